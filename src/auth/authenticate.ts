@@ -1,0 +1,215 @@
+import { errors as joseErrors, decodeJwt } from 'jose';
+import { type Config } from '../config/index.js';
+import { GatewayError } from '../errors/index.js';
+import { sha256B64u } from '../lib/crypto.js';
+import { LruCache } from '../lib/lru.js';
+import { now } from '../lib/time.js';
+import { invalidToken, principalDisabled, tokenExpired, unauthenticated } from './errors.js';
+import { type IdentityCache } from './identity-cache.js';
+import { isScope, type Principal, type Scope } from './principal.js';
+import { type Signer } from './signing.js';
+import { API_TOKEN_PREFIX, hashApiToken } from './api-token-format.js';
+
+/** What the HTTP layer hands over: raw credential material, nothing framework-specific. */
+export interface CredentialInput {
+  /** Every Authorization header value received (duplicates are refused). */
+  authorization: readonly string[];
+  apiKey: string | undefined;
+  /** A credential-looking query parameter was present. */
+  queryCredential: boolean;
+  /** Verified TLS client certificate, when the connection has one (mTLS providers). */
+  peerCertificate?: { subject: string; fingerprint256: string; raw?: Buffer } | null;
+}
+
+/**
+ * A verifier for credentials issued by someone else (external JWT issuer,
+ * introspection endpoint, static tokens, mTLS). Returns null when the
+ * credential is not meant for it, throws a GatewayError when it is and fails.
+ */
+export interface ExternalVerifier {
+  readonly name: string;
+  verifyBearer?(token: string): Promise<Principal | null>;
+  verifyCertificate?(cert: NonNullable<CredentialInput['peerCertificate']>): Promise<Principal | null>;
+}
+
+export interface ServiceAccountLookup {
+  get(clientId: string): Promise<{ clientId: string; name: string; groups: string[] } | undefined>;
+}
+
+interface CachedAccess {
+  sub: string;
+  pct: 'user' | 'sa';
+  jti: string;
+  sid: string | null;
+  scopes: Scope[] | null;
+  exp: number;
+}
+
+/** Cap on a presented credential's size, checked before any parsing. */
+export const MAX_TOKEN_LENGTH = 8192;
+
+export class Authenticator {
+  private readonly verified: LruCache<string, CachedAccess>;
+  private readonly issuer: string;
+  private readonly audience: string;
+  private external: ExternalVerifier[] = [];
+  private serviceAccounts: ServiceAccountLookup | null = null;
+
+  constructor(
+    private readonly config: Config,
+    private readonly signer: Signer,
+    private readonly cache: IdentityCache,
+    opts: { verifiedCacheSize?: number } = {},
+  ) {
+    this.issuer = config.server.public_url;
+    this.audience = config.auth.audience ?? config.server.public_url;
+    // size 0 disables caching (benchmarks' "uncached" arm)
+    this.verified = new LruCache(Math.max(1, opts.verifiedCacheSize ?? 50_000));
+    if (opts.verifiedCacheSize === 0) this.verified.set = () => {};
+  }
+
+  get tokenIssuer(): string {
+    return this.issuer;
+  }
+  get tokenAudience(): string {
+    return this.audience;
+  }
+
+  useExternalVerifiers(v: ExternalVerifier[]): void {
+    this.external = v;
+  }
+  useServiceAccounts(s: ServiceAccountLookup): void {
+    this.serviceAccounts = s;
+  }
+
+  /** Resolve the caller. Throws GatewayError (400/401) when it cannot. */
+  async authenticate(input: CredentialInput): Promise<Principal> {
+    if (input.authorization.length > 1) throw new GatewayError('duplicate_authorization', { detail: 'Send exactly one Authorization header' });
+    if (input.queryCredential) throw new GatewayError('credentials_in_query', { detail: 'Credentials in the query string are refused; use the Authorization header' });
+
+    let token: string | undefined;
+    const authz = input.authorization[0];
+    if (authz !== undefined) {
+      const m = /^Bearer +([^\s]+) *$/i.exec(authz);
+      if (!m) throw invalidToken('The Authorization header must use the Bearer scheme');
+      token = m[1];
+      if (input.apiKey !== undefined) throw new GatewayError('bad_request', { detail: 'Send either Authorization or X-API-Key, not both' });
+    } else if (input.apiKey !== undefined) {
+      token = input.apiKey.trim();
+    }
+
+    if (token === undefined) {
+      if (input.peerCertificate) {
+        for (const v of this.external) {
+          const p = v.verifyCertificate ? await v.verifyCertificate(input.peerCertificate) : null;
+          if (p) return p;
+        }
+        throw new GatewayError('invalid_token', { detail: 'The client certificate is not allowed' });
+      }
+      throw unauthenticated();
+    }
+    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw invalidToken();
+
+    if (token.startsWith(API_TOKEN_PREFIX)) return this.fromApiToken(token);
+    if (input.apiKey !== undefined && authz === undefined) throw invalidToken('X-API-Key accepts API tokens only');
+
+    const key = sha256B64u(token);
+    const cached = this.verified.get(key);
+    if (cached) {
+      if (cached.exp * 1000 <= now()) {
+        this.verified.delete(key);
+        throw tokenExpired();
+      }
+      return this.principalFromAccess(cached);
+    }
+
+    if (isCompactJws(token)) {
+      let iss: unknown;
+      try {
+        iss = decodeJwt(token).iss;
+      } catch {
+        throw invalidToken();
+      }
+      if (iss === this.issuer) return this.fromOwnJwt(token, key);
+    }
+    for (const v of this.external) {
+      const p = v.verifyBearer ? await v.verifyBearer(token) : null;
+      if (p) return p;
+    }
+    throw invalidToken();
+  }
+
+  private async fromOwnJwt(token: string, key: string): Promise<Principal> {
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await this.signer.verify(token, { issuer: this.issuer, audience: this.audience, nowMs: now() }));
+    } catch (e) {
+      if (e instanceof joseErrors.JWTExpired) throw tokenExpired();
+      throw invalidToken('The access token is invalid', e);
+    }
+    const pct = payload.pct === 'sa' ? 'sa' : payload.pct === 'user' ? 'user' : null;
+    if (!pct || typeof payload.sub !== 'string' || typeof payload.jti !== 'string') throw invalidToken();
+    const scopes = Array.isArray(payload.scope_list) ? (payload.scope_list as unknown[]).filter((s): s is Scope => typeof s === 'string' && isScope(s)) : null;
+    const entry: CachedAccess = {
+      sub: payload.sub,
+      pct,
+      jti: payload.jti,
+      sid: typeof payload.sid === 'string' ? payload.sid : null,
+      scopes,
+      exp: payload.exp as number,
+    };
+    this.verified.set(key, entry, entry.exp * 1000);
+    return this.principalFromAccess(entry);
+  }
+
+  private async principalFromAccess(c: CachedAccess): Promise<Principal> {
+    if (c.sid && this.cache.isFamilyRevoked(c.sid)) throw invalidToken('The session has been revoked');
+    if (c.pct === 'sa') {
+      const sa = this.serviceAccounts ? await this.serviceAccounts.get(c.sub) : undefined;
+      if (!sa) throw principalDisabled();
+      return {
+        type: 'service_account', id: `sa:${sa.clientId}`, email: null, username: sa.name, role: 'user', groups: sa.groups,
+        method: 'client_credentials', provider: null, tokenId: c.jti, sessionFamily: null, scopes: c.scopes, servers: null,
+        rateLimitPerHour: null, expiresAt: c.exp * 1000,
+      };
+    }
+    const u = await this.cache.user(c.sub);
+    if (!u || u.disabled) throw principalDisabled();
+    return {
+      type: 'user', id: u.id, email: u.email, username: u.username, role: u.role, groups: u.groups,
+      method: 'session', provider: null, tokenId: c.jti, sessionFamily: c.sid, scopes: c.scopes, servers: null,
+      rateLimitPerHour: null, expiresAt: c.exp * 1000,
+    };
+  }
+
+  private async fromApiToken(token: string): Promise<Principal> {
+    const rec = await this.cache.apiToken(hashApiToken(token));
+    if (!rec || rec.revokedAt) throw invalidToken('The API token is invalid or revoked');
+    const expMs = rec.expiresAt ? Date.parse(rec.expiresAt) : null;
+    if (expMs !== null && expMs <= now()) throw tokenExpired();
+    const scopes = (rec.scopes?.filter(isScope) as Scope[] | undefined) ?? null;
+    if (rec.ownerType === 'service_account') {
+      const sa = this.serviceAccounts ? await this.serviceAccounts.get(rec.ownerId) : undefined;
+      if (!sa) throw principalDisabled();
+      return {
+        type: 'service_account', id: `sa:${sa.clientId}`, email: null, username: sa.name, role: 'user', groups: sa.groups,
+        method: 'api_token', provider: null, tokenId: rec.id, sessionFamily: null, scopes, servers: rec.servers,
+        rateLimitPerHour: rec.rateLimitPerHour, expiresAt: expMs,
+      };
+    }
+    const u = await this.cache.user(rec.ownerId);
+    if (!u || u.disabled) throw principalDisabled();
+    return {
+      type: 'user', id: u.id, email: u.email, username: u.username, role: u.role, groups: u.groups,
+      method: 'api_token', provider: null, tokenId: rec.id, sessionFamily: null, scopes, servers: rec.servers,
+      rateLimitPerHour: rec.rateLimitPerHour, expiresAt: expMs,
+    };
+  }
+}
+
+function isCompactJws(t: string): boolean {
+  const a = t.indexOf('.');
+  if (a <= 0) return false;
+  const b = t.indexOf('.', a + 1);
+  return b > a + 1 && t.indexOf('.', b + 1) === -1;
+}

@@ -1,0 +1,87 @@
+import { type Bus } from '../lib/bus.js';
+import { LruCache } from '../lib/lru.js';
+import { type ApiTokenRecord, type GroupRecord, type Store, type UserRecord } from '../store/index.js';
+
+/**
+ * Hot-path caches for everything authentication and authorization read per
+ * request: users by id, API tokens by hash, revoked session families, groups.
+ * Every entry is dropped on the matching invalidation event, so a change made
+ * on any replica applies to the very next request.
+ */
+export class IdentityCache {
+  private readonly users = new LruCache<string, UserRecord | null>(100_000);
+  private readonly tokens = new LruCache<string, ApiTokenRecord | null>(100_000);
+  private readonly revokedFamilies = new Set<string>();
+  private groups = new Map<string, GroupRecord>();
+  private groupsLoaded: Promise<void> | null = null;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly store: Store,
+    bus: Bus,
+  ) {
+    this.unsubscribe = bus.subscribe((e) => {
+      switch (e.kind) {
+        case 'user':
+          this.users.delete(e.id);
+          break;
+        case 'token':
+          this.tokens.delete(e.hash);
+          break;
+        case 'family':
+          this.revokedFamilies.add(e.id);
+          break;
+        case 'groups':
+          // Reload at once; groupMap() awaits the reload, so no request sees stale grants.
+          this.groupsLoaded = this.loadGroups();
+          this.groupsLoaded.catch(() => {
+            this.groupsLoaded = null;
+          });
+          break;
+      }
+    });
+  }
+
+  /** Load state that must be complete before serving (revoked families, groups). */
+  async warm(accessTokenTtlMs: number): Promise<void> {
+    const since = new Date(Date.now() - accessTokenTtlMs - 60_000).toISOString();
+    for (const f of await this.store.refreshTokens.familiesRevokedSince(since)) this.revokedFamilies.add(f);
+    await this.loadGroups();
+  }
+
+  async user(id: string): Promise<UserRecord | undefined> {
+    const hit = this.users.get(id);
+    if (hit !== undefined) return hit ?? undefined;
+    const u = await this.store.users.byId(id);
+    this.users.set(id, u ?? null);
+    return u;
+  }
+
+  async apiToken(hash: string): Promise<ApiTokenRecord | undefined> {
+    const hit = this.tokens.get(hash);
+    if (hit !== undefined) return hit ?? undefined;
+    const t = await this.store.apiTokens.byHash(hash);
+    this.tokens.set(hash, t ?? null);
+    return t;
+  }
+
+  isFamilyRevoked(id: string): boolean {
+    return this.revokedFamilies.has(id);
+  }
+
+  /** Groups by name; loaded once and reloaded after a `groups` event. */
+  async groupMap(): Promise<ReadonlyMap<string, GroupRecord>> {
+    if (!this.groupsLoaded) this.groupsLoaded = this.loadGroups();
+    await this.groupsLoaded;
+    return this.groups;
+  }
+
+  private async loadGroups(): Promise<void> {
+    const list = await this.store.groups.list();
+    this.groups = new Map(list.map((g) => [g.name, g]));
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+}

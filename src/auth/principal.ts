@@ -1,0 +1,59 @@
+import { type Role } from '../config/schema.js';
+
+export const SCOPES = ['mcp:read', 'mcp:execute', 'api:read', 'api:write', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** How the caller proved who it is. */
+export type AuthMethod = 'session' | 'api_token' | 'client_credentials' | 'jwt' | 'introspection' | 'static' | 'mtls';
+
+export interface Principal {
+  type: 'user' | 'service_account' | 'external';
+  /** Stable id: user UUID, `sa:<client_id>`, or `<provider>:<subject>` for external identities. */
+  id: string;
+  email: string | null;
+  username: string | null;
+  role: Role;
+  groups: readonly string[];
+  method: AuthMethod;
+  /** External provider name, when method is jwt/introspection/static/mtls. */
+  provider: string | null;
+  /** API token id, or the access token's jti. */
+  tokenId: string | null;
+  /** Refresh family of a login session (access tokens only). */
+  sessionFamily: string | null;
+  /** Explicit scopes; null = all of the principal's rights. */
+  scopes: readonly Scope[] | null;
+  /** Server restriction; null = no restriction. */
+  servers: readonly string[] | null;
+  rateLimitPerHour: number | null;
+  /** Credential expiry, epoch ms, if any. */
+  expiresAt: number | null;
+}
+
+const IMPLIED: Record<Scope, readonly Scope[]> = {
+  'mcp:read': [],
+  'mcp:execute': ['mcp:read'],
+  'api:read': [],
+  'api:write': ['api:read'],
+  admin: [],
+};
+
+/** Expand implications: mcp:execute → mcp:read, api:write → api:read. */
+export function expandScopes(scopes: readonly Scope[]): Scope[] {
+  const out = new Set<Scope>();
+  for (const s of scopes) {
+    out.add(s);
+    for (const i of IMPLIED[s]) out.add(i);
+  }
+  return [...out];
+}
+
+/** True when the credential carries `scope` (or carries no scope restriction at all). */
+export function hasScope(p: Pick<Principal, 'scopes'>, scope: Scope): boolean {
+  if (p.scopes === null) return true;
+  if (p.scopes.includes(scope)) return true;
+  for (const s of p.scopes) if (IMPLIED[s].includes(scope)) return true;
+  return false;
+}
+
+export const isScope = (s: string): s is Scope => (SCOPES as readonly string[]).includes(s);

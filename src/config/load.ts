@@ -1,0 +1,260 @@
+/**
+ * The one place that reads `process.env` and the config file. Everything else
+ * receives the frozen `Config` this returns.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { type z } from 'zod';
+import { configSchema, type ParsedConfig } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Config = ParsedConfig & {
+  server: ParsedConfig['server'] & { public_url: string };
+  /** Folder relative paths are resolved against. */
+  configDir: string;
+  configFile: string | null;
+  /** Environment handed to stdio children as a base (PATH, HOME, ...). */
+  childBaseEnv: Record<string, string>;
+};
+
+export interface LoadOptions {
+  /** Path to the YAML file; falls back to PORTCULLIS_CONFIG, then none. */
+  file?: string | null;
+  /** Environment to read (default process.env). Tests pass their own. */
+  env?: NodeJS.ProcessEnv;
+  /** Parsed config object to use instead of a file (tests). */
+  object?: unknown;
+  /** Base folder for relative paths when no file is given. */
+  cwd?: string;
+}
+
+const ENV_REF = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out ? `.${String(seg)}` : String(seg);
+  }
+  return out || '(root)';
+}
+
+/** Replace `${VAR}` / `${VAR:-default}` in every string value; `$${` is a literal `${`. */
+function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: PropertyKey[], problems: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (match, name: string | undefined, def: string | undefined) => {
+      if (match === '$${') return '${';
+      const v = env[name!];
+      if (v !== undefined && v !== '') return v;
+      if (def !== undefined) return def;
+      problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, i], problems));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, env, [...path, k], problems);
+    return out;
+  }
+  return value;
+}
+
+function setIn(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = obj;
+  for (const k of path.slice(0, -1)) {
+    if (!cur[k] || typeof cur[k] !== 'object') cur[k] = {};
+    cur = cur[k] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1]] = value;
+}
+
+/** The documented env overrides. Each maps one variable to one setting. */
+export const ENV_OVERRIDES: { env: string; path: string[]; kind: 'string' | 'port' }[] = [
+  { env: 'PORTCULLIS_HOST', path: ['server', 'host'], kind: 'string' },
+  { env: 'PORTCULLIS_PORT', path: ['server', 'port'], kind: 'port' },
+  { env: 'PORTCULLIS_PUBLIC_URL', path: ['server', 'public_url'], kind: 'string' },
+  { env: 'PORTCULLIS_DATABASE_URL', path: ['storage', 'url'], kind: 'string' },
+  { env: 'PORTCULLIS_REDIS_URL', path: ['redis', 'url'], kind: 'string' },
+  { env: 'PORTCULLIS_LOG_LEVEL', path: ['logging', 'level'], kind: 'string' },
+  { env: 'PORTCULLIS_ENCRYPTION_KEY', path: ['credentials', 'encryption_key'], kind: 'string' },
+];
+
+/**
+ * Sections of the contract that this build does not implement yet. They are
+ * refused, never silently ignored. Remove an entry when the feature lands.
+ */
+const NOT_SUPPORTED: { path: string; when: (raw: Record<string, any>) => boolean }[] = [
+  { path: 'auth.providers', when: (r) => Array.isArray(r.auth?.providers) && r.auth.providers.length > 0 },
+  { path: 'server.tls', when: (r) => r.server?.tls !== undefined },
+  { path: 'redis', when: (r) => r.redis !== undefined },
+  { path: 'rate_limits', when: (r) => r.rate_limits !== undefined && Object.keys(r.rate_limits ?? {}).length > 0 },
+];
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const file = opts.file !== undefined ? opts.file : (env.PORTCULLIS_CONFIG ?? null);
+  const problems: string[] = [];
+  let raw: unknown = {};
+  let configDir = resolve(opts.cwd ?? process.cwd());
+  let configFile: string | null = null;
+
+  if (opts.object !== undefined) {
+    raw = structuredClone(opts.object);
+  } else if (file) {
+    configFile = resolve(file);
+    if (!existsSync(configFile)) throw new ConfigError([`config file not found: ${configFile}`]);
+    configDir = dirname(configFile);
+    try {
+      raw = parseYaml(readFileSync(configFile, 'utf8')) ?? {};
+    } catch (e) {
+      throw new ConfigError([`config file ${configFile} is not valid YAML: ${(e as Error).message}`]);
+    }
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(['(root): must be a mapping']);
+
+  const interpolated = interpolate(raw, env, [], problems) as Record<string, unknown>;
+
+  for (const o of ENV_OVERRIDES) {
+    const v = env[o.env];
+    if (v === undefined || v === '') continue;
+    if (o.kind === 'port') {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) {
+        problems.push(`${o.env}: must be a port number (0-65535)`);
+        continue;
+      }
+      setIn(interpolated, o.path, n);
+    } else setIn(interpolated, o.path, v);
+  }
+
+  for (const ns of NOT_SUPPORTED) {
+    if (ns.when(interpolated)) problems.push(`${ns.path}: not supported yet in this version of Portcullis`);
+  }
+
+  const parsed = configSchema.safeParse(interpolated);
+  if (!parsed.success) problems.push(...formatZodIssues(parsed.error.issues));
+  if (problems.length) throw new ConfigError(problems);
+  const cfg = parsed.data!;
+
+  // Secrets referenced by name are resolved here, once.
+  cfg.auth.providers.forEach((p, i) => {
+    if (p.type === 'jwt') {
+      const keySources = [p.jwks_uri, p.public_key_file, p.secret_env].filter(Boolean).length;
+      if (keySources !== 1) problems.push(`auth.providers[${i}]: exactly one of jwks_uri, public_key_file, secret_env is required`);
+      if (p.secret !== undefined) problems.push(`auth.providers[${i}].secret: not allowed in the file; use secret_env`);
+      if (p.secret_env) {
+        const s = env[p.secret_env];
+        if (!s) problems.push(`auth.providers[${i}].secret_env: environment variable ${p.secret_env} is not set`);
+        else p.secret = s;
+      }
+      if (p.public_key_file) p.public_key_file = resolvePath(configDir, p.public_key_file);
+    } else if (p.type === 'introspection') {
+      if (p.client_id !== undefined || p.client_secret !== undefined)
+        problems.push(`auth.providers[${i}]: client_id/client_secret are not allowed in the file; use *_env`);
+      p.client_id = env[p.client_id_env];
+      p.client_secret = env[p.client_secret_env];
+      if (!p.client_id) problems.push(`auth.providers[${i}].client_id_env: environment variable ${p.client_id_env} is not set`);
+      if (!p.client_secret) problems.push(`auth.providers[${i}].client_secret_env: environment variable ${p.client_secret_env} is not set`);
+    } else if (p.type === 'static') {
+      p.tokens.forEach((t, j) => {
+        const where = `auth.providers[${i}].tokens[${j}]`;
+        if (t.token !== undefined) problems.push(`${where}.token: not allowed in the file; use token_env or token_sha256`);
+        if (!!t.token_env === !!t.token_sha256) problems.push(`${where}: exactly one of token_env, token_sha256 is required`);
+        if (t.token_env) {
+          const s = env[t.token_env];
+          if (!s) problems.push(`${where}.token_env: environment variable ${t.token_env} is not set`);
+          else t.token = s;
+        }
+      });
+    }
+  });
+  const names = new Set<string>();
+  cfg.auth.providers.forEach((p, i) => {
+    if (names.has(p.name)) problems.push(`auth.providers[${i}].name: duplicate provider name ${p.name}`);
+    names.add(p.name);
+  });
+  const serverNames = new Set<string>();
+  cfg.servers.forEach((s, i) => {
+    if (serverNames.has(s.name)) problems.push(`servers[${i}].name: duplicate server name ${s.name}`);
+    serverNames.add(s.name);
+  });
+  const groupNames = new Set<string>();
+  cfg.groups.forEach((g, i) => {
+    if (groupNames.has(g.name)) problems.push(`groups[${i}].name: duplicate group name ${g.name}`);
+    groupNames.add(g.name);
+  });
+  if (cfg.server.tls) {
+    const t = cfg.server.tls;
+    t.cert_file = resolvePath(configDir, t.cert_file);
+    t.key_file = resolvePath(configDir, t.key_file);
+    if (t.client_ca_file) t.client_ca_file = resolvePath(configDir, t.client_ca_file);
+    if (t.crl_file) t.crl_file = resolvePath(configDir, t.crl_file);
+    if (t.client_auth !== 'none' && !t.client_ca_file) problems.push('server.tls.client_ca_file: required when client_auth is request or require');
+  }
+  if (cfg.auth.signing) {
+    const s = cfg.auth.signing;
+    if (s.algorithm !== 'HS256' && !s.private_key_file) problems.push('auth.signing.private_key_file: required for asymmetric algorithms');
+    if (s.algorithm === 'HS256' && s.private_key_file) problems.push('auth.signing.private_key_file: not used with HS256 (the secret is generated and kept in the store)');
+    if (s.private_key_file) s.private_key_file = resolvePath(configDir, s.private_key_file);
+  }
+  if (cfg.storage.url.startsWith('sqlite:')) {
+    const p = cfg.storage.url.slice('sqlite:'.length);
+    if (p !== ':memory:') cfg.storage.url = 'sqlite:' + resolvePath(configDir, p);
+  }
+  cfg.servers.forEach((s) => {
+    if ('cwd' in s && s.cwd) s.cwd = resolvePath(configDir, s.cwd);
+  });
+  if (problems.length) throw new ConfigError(problems);
+
+  const scheme = cfg.server.tls ? 'https' : 'http';
+  const hostForUrl = cfg.server.host.includes(':') ? `[${cfg.server.host}]` : cfg.server.host;
+  const publicUrl = (cfg.server.public_url ?? `${scheme}://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${cfg.server.port}`).replace(/\/+$/, '');
+
+  const childBaseEnv: Record<string, string> = {};
+  for (const k of ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'SYSTEMROOT']) if (env[k]) childBaseEnv[k] = env[k]!;
+
+  const out: Config = {
+    ...cfg,
+    server: { ...cfg.server, public_url: publicUrl },
+    configDir,
+    configFile,
+    childBaseEnv,
+  };
+  return deepFreeze(out);
+}
+
+export function formatZodIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  const out: string[] = [];
+  for (const i of issues) {
+    if (i.code === 'unrecognized_keys') {
+      for (const k of i.keys) out.push(`${formatPath([...i.path, k])}: unknown key`);
+    } else if (i.code === 'invalid_union' && 'errors' in i && Array.isArray(i.errors) && i.errors.length) {
+      // Report the branch that got furthest (fewest issues).
+      const best = [...i.errors].sort((a, b) => a.length - b.length)[0];
+      out.push(...formatZodIssues(best.map((e) => ({ ...e, path: [...i.path, ...e.path] }))));
+    } else {
+      out.push(`${formatPath(i.path)}: ${i.message}`);
+    }
+  }
+  return [...new Set(out)];
+}
+
+function resolvePath(base: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(base, p);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

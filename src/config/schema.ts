@@ -1,0 +1,280 @@
+import { z } from 'zod';
+import { parseDuration, parseSize } from '../lib/duration.js';
+
+/** `500ms`, `60s`, `15m`, `24h`, `30d` → milliseconds. */
+export const duration = () =>
+  z.string().transform((s, ctx) => {
+    const ms = parseDuration(s);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'must be a duration like 500ms, 60s, 15m, 24h or 30d' });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const size = () =>
+  z.union([z.string(), z.number()]).transform((s, ctx) => {
+    const n = parseSize(s);
+    if (n === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'must be a size like 4MiB, 512KiB or a byte count' });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const httpUrl = () =>
+  z.string().refine((s) => {
+    try {
+      const u = new URL(s);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s) URL');
+
+export const ROLES = ['admin', 'operator', 'viewer', 'user'] as const;
+export type Role = (typeof ROLES)[number];
+export const roleSchema = z.enum(ROLES);
+
+export const SERVER_NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+export const serverName = () => z.string().regex(SERVER_NAME_RE, 'must match [a-z0-9-]+ (max 64 chars, no leading/trailing -)');
+export const GROUP_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+export const groupName = () => z.string().regex(GROUP_NAME_RE, 'must be 1-128 chars of letters, digits, _ . : -');
+
+export const grantSchema = z.strictObject({
+  server: z.union([serverName(), z.literal('*')]),
+  tools: z.array(z.string().min(1).max(256)).min(1),
+  /** Optional URI globs for resources/read; defaults to `tools`. */
+  resources: z.array(z.string().min(1).max(2048)).optional(),
+  /** Optional name globs for prompts/get; defaults to `tools`. */
+  prompts: z.array(z.string().min(1).max(256)).optional(),
+  access_level: z.enum(['read', 'execute']),
+});
+export type Grant = z.infer<typeof grantSchema>;
+
+export const groupSchema = z.strictObject({
+  name: groupName(),
+  description: z.string().max(1000).default(''),
+  grants: z.array(grantSchema).default([]),
+});
+export type GroupDef = z.infer<typeof groupSchema>;
+
+const headerValues = z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'invalid header name'), z.string());
+
+const remoteServer = z.strictObject({
+  name: serverName(),
+  description: z.string().max(1000).optional(),
+  url: httpUrl(),
+  transport: z.enum(['streamable-http', 'sse']).default('streamable-http'),
+  headers: headerValues.default({}),
+  timeout: duration().default(60_000),
+  /** Max concurrent upstream connections in the keep-alive pool. */
+  connections: z.number().int().min(1).max(1024).default(64),
+});
+
+const stdioServer = z.strictObject({
+  name: serverName(),
+  description: z.string().max(1000).optional(),
+  command: z.string().min(1),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'invalid env var name'), z.string()).default({}),
+  cwd: z.string().optional(),
+  timeout: duration().default(60_000),
+  idle_timeout: duration().default(600_000),
+  max_processes: z.number().int().min(1).max(10_000).default(32),
+});
+
+export const serverSchema = z.union([remoteServer, stdioServer]).superRefine((v, ctx) => {
+  void v;
+  void ctx;
+});
+export type RemoteServerDef = z.infer<typeof remoteServer>;
+export type StdioServerDef = z.infer<typeof stdioServer>;
+export type ServerDef = RemoteServerDef | StdioServerDef;
+export const remoteServerSchema = remoteServer;
+export const stdioServerSchema = stdioServer;
+export const isStdio = (s: ServerDef): s is StdioServerDef => 'command' in s;
+
+const claimsSchema = z.strictObject({
+  subject: z.string().default('sub'),
+  email: z.string().default('email'),
+  role: z.string().optional(),
+  groups: z.string().optional(),
+});
+
+const JWT_ALGS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
+const jwtProvider = z.strictObject({
+  type: z.literal('jwt'),
+  name: z.string().regex(/^[a-z0-9-]+$/),
+  issuer: z.string().min(1),
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  algorithms: z.array(z.enum(JWT_ALGS)).min(1),
+  jwks_uri: httpUrl().optional(),
+  public_key_file: z.string().optional(),
+  secret_env: z.string().optional(),
+  /** Resolved by the loader from `secret_env`; never written in the file. */
+  secret: z.string().optional(),
+  clock_skew: duration().default(60_000),
+  typ: z.string().optional(),
+  required_claims: z.array(z.string()).default([]),
+  claims: claimsSchema.prefault({}),
+  role_map: z.record(z.string(), roleSchema).default({}),
+  default_role: roleSchema.default('user'),
+  jwks_timeout: duration().default(5_000),
+  jwks_cooldown: duration().default(30_000),
+  jwks_cache_max_age: duration().default(600_000),
+  cache_size: z.number().int().min(0).max(1_000_000).default(10_000),
+});
+
+const introspectionProvider = z.strictObject({
+  type: z.literal('introspection'),
+  name: z.string().regex(/^[a-z0-9-]+$/),
+  url: httpUrl(),
+  client_id_env: z.string(),
+  client_secret_env: z.string(),
+  client_id: z.string().optional(),
+  client_secret: z.string().optional(),
+  required_scopes: z.array(z.string()).default([]),
+  cache_ttl: duration().default(300_000),
+  cache_size: z.number().int().min(0).max(1_000_000).default(10_000),
+  timeout: duration().default(5_000),
+  claims: claimsSchema.prefault({}),
+  role_map: z.record(z.string(), roleSchema).default({}),
+  default_role: roleSchema.default('user'),
+});
+
+const staticToken = z.strictObject({
+  name: z.string().min(1),
+  token_env: z.string().optional(),
+  token_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256').optional(),
+  token: z.string().optional(),
+  role: roleSchema.default('user'),
+  groups: z.array(z.string()).default([]),
+});
+
+const staticProvider = z.strictObject({
+  type: z.literal('static'),
+  name: z.string().regex(/^[a-z0-9-]+$/),
+  tokens: z.array(staticToken).min(1),
+});
+
+const mtlsProvider = z.strictObject({
+  type: z.literal('mtls'),
+  name: z.string().regex(/^[a-z0-9-]+$/),
+  allowed_subjects: z.array(z.string().min(1)).min(1),
+  role: roleSchema.default('user'),
+  groups: z.array(z.string()).default([]),
+});
+
+export const providerSchema = z.discriminatedUnion('type', [jwtProvider, introspectionProvider, staticProvider, mtlsProvider]);
+export type ProviderDef = z.infer<typeof providerSchema>;
+export type JwtProviderDef = z.infer<typeof jwtProvider>;
+export type IntrospectionProviderDef = z.infer<typeof introspectionProvider>;
+export type StaticProviderDef = z.infer<typeof staticProvider>;
+export type MtlsProviderDef = z.infer<typeof mtlsProvider>;
+
+const rateRule = z.strictObject({ requests: z.number().int().min(1), per: duration() });
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8080),
+      public_url: httpUrl().optional(),
+      allowed_origins: z.array(z.string()).default([]),
+      body_limit: size().default(4 * 1024 * 1024),
+      trusted_proxies: z.array(z.string()).default([]),
+      shutdown_timeout: duration().default(10_000),
+      tls: z
+        .strictObject({
+          cert_file: z.string(),
+          key_file: z.string(),
+          min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+          client_auth: z.enum(['none', 'request', 'require']).default('none'),
+          client_ca_file: z.string().optional(),
+          crl_file: z.string().optional(),
+        })
+        .optional(),
+    })
+    .prefault({}),
+  storage: z
+    .strictObject({
+      url: z
+        .string()
+        .refine((s) => s.startsWith('sqlite:') || /^postgres(ql)?:\/\//.test(s), 'must be sqlite:PATH or postgres://...')
+        .default('sqlite:./data/portcullis.db'),
+      pool_size: z.number().int().min(1).max(200).default(10),
+    })
+    .prefault({}),
+  redis: z
+    .strictObject({
+      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
+      key_prefix: z.string().default('portcullis:'),
+    })
+    .optional(),
+  auth: z
+    .strictObject({
+      registration: z.enum(['open', 'first-user-only', 'closed']).default('open'),
+      access_token_ttl: duration().default(15 * 60_000),
+      refresh_token_ttl: duration().default(30 * 86_400_000),
+      audience: z.string().optional(),
+      signing: z
+        .strictObject({
+          algorithm: z.enum(['HS256', 'RS256', 'PS256', 'ES256', 'ES384', 'EdDSA']),
+          private_key_file: z.string().optional(),
+          key_id: z.string().optional(),
+        })
+        .optional(),
+      login_throttle: z
+        .strictObject({
+          per_account: rateRule.default({ requests: 5, per: 15 * 60_000 } as never),
+          per_ip: rateRule.default({ requests: 30, per: 15 * 60_000 } as never),
+        })
+        .prefault({}),
+      providers: z.array(providerSchema).default([]),
+    })
+    .prefault({}),
+  credentials: z
+    .strictObject({
+      /** 32-byte key (base64 or 64 hex chars) encrypting per-user upstream secrets. */
+      encryption_key: z.string().optional(),
+    })
+    .prefault({}),
+  servers: z.array(serverSchema).default([]),
+  groups: z.array(groupSchema).default([]),
+  rate_limits: z
+    .strictObject({
+      per_ip: rateRule.optional(),
+      per_user: rateRule.optional(),
+      per_group: z.record(z.string(), rateRule).optional(),
+      per_token: z.strictObject({ default_per_hour: z.number().int().min(1) }).optional(),
+      global: rateRule.optional(),
+      exempt: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      stdout: z.boolean().default(false),
+      retention: duration().default(90 * 86_400_000),
+      queue_size: z.number().int().min(100).max(1_000_000).default(10_000),
+      flush_interval: duration().default(1_000),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      path: z.string().startsWith('/').default('/metrics'),
+      require_auth: z.boolean().default(false),
+    })
+    .prefault({}),
+  logging: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;

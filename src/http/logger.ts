@@ -1,0 +1,49 @@
+import pino, { type Logger, type LoggerOptions } from 'pino';
+
+/** Paths whose values never reach a log line. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'req.headers.cookie',
+  'req.headers["proxy-authorization"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers["x-api-key"]',
+  'headers.cookie',
+  '*.password',
+  '*.current_password',
+  '*.new_password',
+  '*.token',
+  '*.refresh_token',
+  '*.access_token',
+  '*.client_secret',
+  '*.secret',
+  '*.authorization',
+  'password',
+  'token',
+  'refresh_token',
+  'client_secret',
+  'secret',
+];
+
+/** Strip the query string: it may hold credentials a client wrongly put there. */
+export function safeUrl(url: string | undefined): string | undefined {
+  if (!url) return url;
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q) + '?[redacted]';
+}
+
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  const opts: LoggerOptions = {
+    level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    base: { service: 'portcullis' },
+    serializers: {
+      req: (req: { method?: string; url?: string; id?: string; ip?: string }) => ({ id: req.id, method: req.method, url: safeUrl(req.url), ip: req.ip }),
+      err: pino.stdSerializers.err,
+    },
+  };
+  return destination ? pino(opts, destination) : pino(opts);
+}
+
+export type { Logger };

@@ -1,0 +1,55 @@
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { GatewayError, PROBLEM_CONTENT_TYPE, toGatewayError, toProblem } from '../errors/index.js';
+import { type Logger } from './logger.js';
+
+export interface HttpOptions {
+  logger: Logger;
+  bodyLimit: number;
+  trustProxy?: boolean | string[];
+  https?: import('node:https').ServerOptions | null;
+}
+
+/** Map framework errors (body parsing, limits) onto the registry. */
+export function frameworkError(e: unknown): GatewayError {
+  if (e instanceof GatewayError) return e;
+  const fe = e as FastifyError & { statusCode?: number };
+  switch (fe?.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new GatewayError('payload_too_large', { detail: 'The request body is too large' });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new GatewayError('unsupported_media_type', { detail: 'Unsupported Content-Type' });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new GatewayError('bad_request', { detail: 'The request body is not valid JSON' });
+  }
+  if (fe instanceof SyntaxError || (fe?.statusCode === 400 && typeof fe.code === 'string' && fe.code.startsWith('FST_ERR_CTP')))
+    return new GatewayError('bad_request', { detail: 'The request body is not valid JSON' });
+  return toGatewayError(e);
+}
+
+/** Fastify with the gateway's error model, logging and limits. Routes are added by app.ts. */
+export function createHttpServer(opts: HttpOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    disableRequestLogging: true,
+    bodyLimit: opts.bodyLimit,
+    trustProxy: opts.trustProxy ?? false,
+    return503OnClosing: true,
+    forceCloseConnections: false,
+    requestIdHeader: false,
+    ...(opts.https ? { https: opts.https } : {}),
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+
+  app.setErrorHandler((e, req, reply) => {
+    const err = frameworkError(e);
+    if (err.status >= 500) req.log.error({ err: err.internal ?? e, code: err.code }, 'request failed');
+    else req.log.debug({ code: err.code }, 'request refused');
+    reply.code(err.status).headers(err.headers).type(PROBLEM_CONTENT_TYPE).send(toProblem(err));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const err = new GatewayError('not_found', { detail: `No route for ${req.method} ${req.url.split('?')[0]}` });
+    reply.code(404).type(PROBLEM_CONTENT_TYPE).send(toProblem(err));
+  });
+  return app;
+}

@@ -1,0 +1,42 @@
+/**
+ * Cache invalidation events. The local bus delivers to this process; the
+ * cluster bus (Redis) also delivers to every other replica.
+ */
+export type InvalidationEvent =
+  | { kind: 'user'; id: string }
+  | { kind: 'token'; hash: string }
+  | { kind: 'family'; id: string }
+  | { kind: 'groups' }
+  | { kind: 'service_account'; id: string }
+  | { kind: 'servers' }
+  | { kind: 'session'; id: string };
+
+export type InvalidationHandler = (e: InvalidationEvent) => void;
+
+export interface Bus {
+  publish(e: InvalidationEvent): void;
+  subscribe(fn: InvalidationHandler): () => void;
+  close(): Promise<void>;
+}
+
+export class LocalBus implements Bus {
+  private readonly handlers = new Set<InvalidationHandler>();
+
+  publish(e: InvalidationEvent): void {
+    this.deliver(e);
+  }
+
+  /** Deliver to local subscribers only (used by cluster buses for remote events). */
+  deliver(e: InvalidationEvent): void {
+    for (const h of this.handlers) h(e);
+  }
+
+  subscribe(fn: InvalidationHandler): () => void {
+    this.handlers.add(fn);
+    return () => this.handlers.delete(fn);
+  }
+
+  async close(): Promise<void> {
+    this.handlers.clear();
+  }
+}

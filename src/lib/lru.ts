@@ -1,0 +1,57 @@
+/**
+ * A small bounded map with least-recently-used eviction and optional per-entry
+ * expiry. Built on Map insertion order: O(1) get/set, no timers.
+ */
+export class LruCache<K, V> {
+  private readonly map = new Map<K, { value: V; expiresAt: number }>();
+
+  constructor(private readonly maxEntries: number) {
+    if (!(maxEntries > 0)) throw new TypeError('LruCache needs maxEntries > 0');
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: K, now = Date.now()): V | undefined {
+    const hit = this.map.get(key);
+    if (!hit) return undefined;
+    if (hit.expiresAt <= now) {
+      this.map.delete(key);
+      return undefined;
+    }
+    // refresh recency
+    this.map.delete(key);
+    this.map.set(key, hit);
+    return hit.value;
+  }
+
+  set(key: K, value: V, expiresAt = Number.POSITIVE_INFINITY): void {
+    if (this.map.has(key)) this.map.delete(key);
+    else if (this.map.size >= this.maxEntries) {
+      const oldest = this.map.keys().next();
+      if (!oldest.done) this.map.delete(oldest.value);
+    }
+    this.map.set(key, { value, expiresAt });
+  }
+
+  delete(key: K): boolean {
+    return this.map.delete(key);
+  }
+
+  /** Delete every entry whose value matches the predicate. */
+  deleteWhere(pred: (value: V, key: K) => boolean): number {
+    let n = 0;
+    for (const [k, v] of this.map) {
+      if (pred(v.value, k)) {
+        this.map.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  clear(): void {
+    this.map.clear();
+  }
+}

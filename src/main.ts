@@ -1,0 +1,66 @@
+/**
+ * Composition root: loadConfig → openStore → buildApp → listen; signals.
+ */
+import { buildApp, type App, type AppDeps } from './app.js';
+import { type Config } from './config/index.js';
+import { createLogger, type Logger } from './http/logger.js';
+import { openStore } from './store/index.js';
+
+export interface RunningGateway {
+  app: App;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startGateway(config: Config, opts: { logger?: Logger; extra?: Partial<AppDeps> } = {}): Promise<RunningGateway> {
+  const logger = opts.logger ?? createLogger(config.logging.level);
+  const store = await openStore(config.storage.url, { poolSize: config.storage.pool_size });
+  let app: App;
+  try {
+    app = await buildApp({ config, store, logger, ...opts.extra });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const address = await app.http.listen({ host: config.server.host, port: config.server.port });
+  logger.info({ address, public_url: config.server.public_url, storage: config.storage.url.startsWith('sqlite:') ? 'sqlite' : 'postgres' }, 'portcullis listening');
+  let stopping: Promise<void> | null = null;
+  return {
+    app,
+    url: address,
+    stop() {
+      stopping ??= (async () => {
+        await app.close();
+        await store.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Run until SIGTERM/SIGINT; drain, close, exit 0. */
+export async function runUntilSignal(config: Config): Promise<void> {
+  const logger = createLogger(config.logging.level);
+  const gw = await startGateway(config, { logger });
+  const onSignal = (sig: string) => {
+    logger.info({ signal: sig }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.server.shutdown_timeout + 5_000);
+    force.unref();
+    gw.stop().then(
+      () => {
+        logger.info('stopped');
+        logger.flush?.();
+        process.exit(0);
+      },
+      (e) => {
+        logger.error({ err: e }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}

@@ -1,0 +1,44 @@
+import { type Db, migrate, openDb, ping } from './db.js';
+import { ApiTokenStore } from './api-tokens.js';
+import { GroupStore } from './groups.js';
+import { RefreshTokenStore } from './refresh-tokens.js';
+import { SettingsStore } from './settings.js';
+import { UserStore } from './users.js';
+
+export { openDb, migrate, ping, type Db, type Dialect } from './db.js';
+export { type UserRecord, type NewUser, UniqueViolation, isUniqueViolation } from './users.js';
+export { type GroupRecord } from './groups.js';
+export { type ApiTokenRecord } from './api-tokens.js';
+export { type RefreshTokenRecord } from './refresh-tokens.js';
+
+/** All repositories over one database handle. */
+export class Store {
+  readonly users: UserStore;
+  readonly groups: GroupStore;
+  readonly settings: SettingsStore;
+  readonly refreshTokens: RefreshTokenStore;
+  readonly apiTokens: ApiTokenStore;
+
+  constructor(readonly db: Db) {
+    this.users = new UserStore(db);
+    this.groups = new GroupStore(db);
+    this.settings = new SettingsStore(db);
+    this.refreshTokens = new RefreshTokenStore(db);
+    this.apiTokens = new ApiTokenStore(db);
+  }
+
+  ping(): Promise<void> {
+    return ping(this.db);
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+/** Open, migrate and wrap the configured store. */
+export async function openStore(url: string, opts: { poolSize?: number; migrate?: boolean } = {}): Promise<Store> {
+  const db = await openDb(url, { poolSize: opts.poolSize });
+  if (opts.migrate !== false) await migrate(db);
+  return new Store(db);
+}

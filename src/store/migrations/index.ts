@@ -1,0 +1,151 @@
+import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+/**
+ * Versioned migrations, in code so the built package carries them. Never edit a
+ * released migration; add a new one. Column types are chosen to work the same
+ * on SQLite and PostgreSQL (text timestamps, integer booleans).
+ */
+const migrations: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: Kysely<any>) {
+      await db.schema.createTable('settings').addColumn('key', 'text', (c) => c.primaryKey()).addColumn('value', 'text', (c) => c.notNull()).execute();
+
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('email', 'text', (c) => c.notNull())
+        .addColumn('email_lower', 'text', (c) => c.notNull().unique())
+        .addColumn('username', 'text')
+        .addColumn('username_lower', 'text', (c) => c.unique())
+        .addColumn('name', 'text')
+        .addColumn('password_hash', 'text')
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('groups', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('groups')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('grants', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('source', 'text', (c) => c.notNull().defaultTo('api'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('refresh_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('family_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('used_at', 'text')
+        .addColumn('revoked_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('refresh_tokens_family').on('refresh_tokens').column('family_id').execute();
+      await db.schema.createIndex('refresh_tokens_user').on('refresh_tokens').column('user_id').execute();
+
+      await db.schema
+        .createTable('api_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('owner_id', 'text', (c) => c.notNull())
+        .addColumn('owner_type', 'text', (c) => c.notNull().defaultTo('user'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('prefix', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('scopes', 'text')
+        .addColumn('servers', 'text')
+        .addColumn('expires_at', 'text')
+        .addColumn('rate_limit_per_hour', 'integer')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('last_used_at', 'text')
+        .addColumn('use_count', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('revoked_at', 'text')
+        .execute();
+      await db.schema.createIndex('api_tokens_owner').on('api_tokens').column('owner_id').execute();
+
+      await db.schema
+        .createTable('api_token_usage')
+        .addColumn('token_id', 'text', (c) => c.notNull())
+        .addColumn('server', 'text', (c) => c.notNull())
+        .addColumn('count', 'integer', (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('api_token_usage_pk', ['token_id', 'server'])
+        .execute();
+
+      await db.schema
+        .createTable('service_accounts')
+        .addColumn('client_id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('secret_hash', 'text', (c) => c.notNull())
+        .addColumn('groups', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('servers')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('definition', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('user_credentials')
+        .addColumn('principal_id', 'text', (c) => c.notNull())
+        .addColumn('server', 'text', (c) => c.notNull())
+        .addColumn('ciphertext', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('user_credentials_pk', ['principal_id', 'server'])
+        .execute();
+
+      await db.schema
+        .createTable('mcp_sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('server', 'text', (c) => c.notNull())
+        .addColumn('principal_id', 'text', (c) => c.notNull())
+        .addColumn('upstream_session_id', 'text')
+        .addColumn('replica', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('last_seen_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('ts', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text')
+        .addColumn('actor_type', 'text')
+        .addColumn('token_id', 'text')
+        .addColumn('server', 'text')
+        .addColumn('method', 'text')
+        .addColumn('tool', 'text')
+        .addColumn('decision', 'text')
+        .addColumn('status', 'integer')
+        .addColumn('latency_ms', 'real')
+        .addColumn('ip', 'text')
+        .addColumn('detail', 'text')
+        .execute();
+      await db.schema.createIndex('audit_events_ts').on('audit_events').columns(['ts', 'id']).execute();
+      await db.schema.createIndex('audit_events_actor').on('audit_events').columns(['actor', 'ts']).execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const t of ['audit_events', 'mcp_sessions', 'user_credentials', 'servers', 'service_accounts', 'api_token_usage', 'api_tokens', 'refresh_tokens', 'groups', 'users', 'settings'])
+        await db.schema.dropTable(t).ifExists().execute();
+    },
+  },
+};
+
+export class CodeMigrationProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations;
+  }
+}
