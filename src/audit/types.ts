@@ -1,0 +1,57 @@
+/**
+ * Audit events (SPEC §7). Written through an AuditSink that never blocks the
+ * caller: `record` enqueues and returns at once. Never put a secret, token,
+ * password or Authorization header in an event.
+ */
+export type AuditAction =
+  | 'auth.login'
+  | 'auth.login_failed'
+  | 'auth.register'
+  | 'auth.logout'
+  | 'auth.refresh_reuse'
+  | 'auth.password_changed'
+  | 'token.create'
+  | 'token.revoke'
+  | 'token.rotate'
+  | 'token.update'
+  | 'user.create'
+  | 'user.update'
+  | 'user.delete'
+  | 'group.create'
+  | 'group.update'
+  | 'group.delete'
+  | 'group.import'
+  | 'server.create'
+  | 'server.update'
+  | 'server.delete'
+  | 'server.start'
+  | 'server.stop'
+  | 'server.discover'
+  | 'server.credentials'
+  | 'service_account.create'
+  | 'service_account.delete'
+  | 'service_account.rotate'
+  | 'oauth.token'
+  | 'mcp.request'
+  | 'rate_limit.hit';
+
+export interface AuditEvent {
+  action: AuditAction;
+  /** Principal id (user UUID, sa:<id>, provider:subject) or the attempted login name for failures. */
+  actor?: string | null;
+  actorType?: 'user' | 'service_account' | 'external' | 'anonymous' | 'system' | null;
+  tokenId?: string | null;
+  server?: string | null;
+  method?: string | null;
+  tool?: string | null;
+  decision?: 'allow' | 'deny' | null;
+  status?: number | null;
+  latencyMs?: number | null;
+  ip?: string | null;
+  /** Small, secret-free structured detail (target ids, changed fields). */
+  detail?: Record<string, unknown> | null;
+}
+
+export interface AuditSink {
+  record(e: AuditEvent): void;
+}
