@@ -8,6 +8,8 @@ import { LoginThrottle, memoryLimiterFactory, type LimiterFactory } from './auth
 import { SessionService } from './auth/sessions.js';
 import { Signer } from './auth/signing.js';
 import { UsageRecorder } from './auth/usage.js';
+import { AuditLog } from './audit/audit-log.js';
+import { type AuditSink } from './audit/types.js';
 import { type Config } from './config/index.js';
 import { LocalBus, type Bus } from './lib/bus.js';
 import { createHttpServer } from './http/server.js';
@@ -37,6 +39,9 @@ export interface Services {
   auth: Authenticator;
   sessions: SessionService;
   usage: UsageRecorder;
+  /** Non-blocking audit writer: record() never waits. */
+  audit: AuditSink & { flush(): Promise<void> };
+  auditLog: AuditLog;
   limiterFactory: LimiterFactory;
   authenticate: ReturnType<typeof makeAuthenticate>;
   /** Hooks run on close, last registered first. */
@@ -65,9 +70,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const sessions = new SessionService(config, store, signer, bus, throttle, auth.tokenIssuer, auth.tokenAudience);
   const usage = new UsageRecorder(store, 2_000, (e) => logger.error({ err: e }, 'failed to write token usage'));
   usage.start();
+  const auditLog = new AuditLog(store, logger, {
+    enabled: config.audit.enabled,
+    stdout: config.audit.stdout,
+    queueSize: config.audit.queue_size,
+    flushIntervalMs: config.audit.flush_interval,
+  });
+  auditLog.start();
 
   const services: Services = {
-    config, store, logger, bus, signer, cache, auth, sessions, usage, limiterFactory,
+    config, store, logger, bus, signer, cache, auth, sessions, usage, audit: auditLog, auditLog, limiterFactory,
     authenticate: makeAuthenticate(auth, usage),
     onClose: (fn) => closers.push(fn),
   };
@@ -82,6 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       await http.close();
       for (const fn of closers.reverse()) await fn();
       await usage.close();
+      await auditLog.close();
       cache.close();
     },
   };

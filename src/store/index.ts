@@ -1,5 +1,6 @@
 import { type Db, migrate, openDb, ping } from './db.js';
 import { ApiTokenStore } from './api-tokens.js';
+import { AuditStore } from './audit.js';
 import { GroupStore } from './groups.js';
 import { RefreshTokenStore } from './refresh-tokens.js';
 import { SettingsStore } from './settings.js';
@@ -18,6 +19,7 @@ export class Store {
   readonly settings: SettingsStore;
   readonly refreshTokens: RefreshTokenStore;
   readonly apiTokens: ApiTokenStore;
+  readonly audit: AuditStore;
 
   constructor(readonly db: Db) {
     this.users = new UserStore(db);
@@ -25,6 +27,7 @@ export class Store {
     this.settings = new SettingsStore(db);
     this.refreshTokens = new RefreshTokenStore(db);
     this.apiTokens = new ApiTokenStore(db);
+    this.audit = new AuditStore(db);
   }
 
   ping(): Promise<void> {

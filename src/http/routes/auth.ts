@@ -23,21 +23,38 @@ export async function authRoutes(app: FastifyInstance, s: Services): Promise<voi
     const b = parseBody(registerBody, req.body);
     const pair = await s.sessions.register(b);
     req.log.info({ user: pair.user.id, role: pair.user.role }, 'user registered');
+    s.audit.record({ action: 'auth.register', actor: pair.user.id, actorType: 'user', ip: req.ip, status: 201, detail: { role: pair.user.role } });
     return reply.code(201).send(pair);
   });
 
   app.post('/api/v1/auth/login', async (req) => {
     const b = parseBody(loginBody, req.body);
-    return s.sessions.login({ login: (b.email ?? b.username)!, password: b.password, ip: req.ip });
+    const login = (b.email ?? b.username)!;
+    try {
+      const pair = await s.sessions.login({ login, password: b.password, ip: req.ip });
+      s.audit.record({ action: 'auth.login', actor: pair.user.id, actorType: 'user', ip: req.ip, status: 200 });
+      return pair;
+    } catch (e) {
+      if (e instanceof GatewayError)
+        s.audit.record({ action: 'auth.login_failed', actor: login.slice(0, 254).toLowerCase(), actorType: 'anonymous', ip: req.ip, status: e.status, detail: { code: e.code } });
+      throw e;
+    }
   });
 
   app.post('/api/v1/auth/refresh', async (req) => {
     const b = parseBody(refreshBody, req.body);
-    return s.sessions.refresh(b.refresh_token);
+    try {
+      return await s.sessions.refresh(b.refresh_token);
+    } catch (e) {
+      if (e instanceof GatewayError && e.code === 'refresh_token_reused') s.audit.record({ action: 'auth.refresh_reuse', actorType: 'anonymous', ip: req.ip, status: 401 });
+      throw e;
+    }
   });
 
   app.post('/api/v1/auth/logout', { preHandler: s.authenticate }, async (req, reply) => {
-    await s.sessions.logout(principalOf(req));
+    const p = principalOf(req);
+    await s.sessions.logout(p);
+    s.audit.record({ action: 'auth.logout', actor: p.id, actorType: p.type, ip: req.ip, status: 204 });
     return reply.code(204).send();
   });
 
@@ -64,6 +81,7 @@ export async function authRoutes(app: FastifyInstance, s: Services): Promise<voi
     const p = principalOf(req);
     if (p.method !== 'session' && p.method !== 'api_token') throw new GatewayError('forbidden', { detail: 'Only local users can change a password' });
     await s.sessions.changePassword(p, b.current_password, b.new_password);
+    s.audit.record({ action: 'auth.password_changed', actor: p.id, actorType: p.type, ip: req.ip, status: 204 });
     return reply.code(204).send();
   });
 }

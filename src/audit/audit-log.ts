@@ -1,0 +1,87 @@
+import { uuid } from '../lib/crypto.js';
+import { nowIso } from '../lib/time.js';
+import { type Logger } from '../http/logger.js';
+import { type Store } from '../store/index.js';
+import { type AuditEvent, type AuditSink } from './types.js';
+
+export interface AuditLogOptions {
+  enabled: boolean;
+  stdout: boolean;
+  queueSize: number;
+  flushIntervalMs: number;
+}
+
+/**
+ * Non-blocking audit writer: `record` appends to a bounded in-memory queue and
+ * returns; a timer writes the queue to the store in batches. When the queue is
+ * full the event is counted in `dropped` and a warning is logged (rate-limited),
+ * never silently lost.
+ */
+export class AuditLog implements AuditSink {
+  private queue: (AuditEvent & { id: string; ts: string })[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  private lastDropWarning = 0;
+  dropped = 0;
+  written = 0;
+  /** Called for each dropped event (metrics hook). */
+  onDrop: () => void = () => {};
+
+  constructor(
+    private readonly store: Store,
+    private readonly logger: Logger,
+    private readonly opts: AuditLogOptions,
+    private readonly stdoutWrite: (line: string) => void = (l) => process.stdout.write(l),
+  ) {}
+
+  start(): void {
+    if (!this.opts.enabled) return;
+    this.timer ??= setInterval(() => void this.flush(), this.opts.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  record(e: AuditEvent): void {
+    if (!this.opts.enabled) return;
+    if (this.queue.length >= this.opts.queueSize) {
+      this.dropped++;
+      this.onDrop();
+      const t = Date.now();
+      if (t - this.lastDropWarning > 10_000) {
+        this.lastDropWarning = t;
+        this.logger.warn({ dropped_total: this.dropped, queue_size: this.opts.queueSize }, 'audit queue full: events dropped');
+      }
+      return;
+    }
+    this.queue.push({ ...e, id: uuid(), ts: nowIso() });
+    if (this.queue.length >= 500 && !this.flushing) void this.flush();
+  }
+
+  /** Write everything queued so far. Safe to call concurrently. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.flushing = (async () => {
+      try {
+        await this.store.audit.insertMany(batch);
+        this.written += batch.length;
+        if (this.opts.stdout) for (const e of batch) this.stdoutWrite(JSON.stringify({ type: 'audit', ...e }) + '\n');
+      } catch (err) {
+        this.dropped += batch.length;
+        this.logger.error({ err, lost: batch.length }, 'failed to write audit events');
+      }
+    })();
+    try {
+      await this.flushing;
+    } finally {
+      this.flushing = null;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.flush();
+  }
+}
