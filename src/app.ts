@@ -63,9 +63,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   await store.groups.syncFromConfig(config.groups);
   const signer = await Signer.create(config.auth.signing, (make) => store.settings.getOrInit('signing_hs256_secret', make));
-  const cache = new IdentityCache(store, bus);
+  const tokenCacheSize = deps.verifiedTokenCacheSize ?? config.auth.token_cache_size;
+  const cache = new IdentityCache(store, bus, { tokenCacheSize });
   await cache.warm(config.auth.access_token_ttl);
-  const auth = new Authenticator(config, signer, cache, { verifiedCacheSize: deps.verifiedTokenCacheSize });
+  const auth = new Authenticator(config, signer, cache, { verifiedCacheSize: tokenCacheSize });
   const throttle = new LoginThrottle(config.auth.login_throttle, limiterFactory);
   const sessions = new SessionService(config, store, signer, bus, throttle, auth.tokenIssuer, auth.tokenAudience);
   const usage = new UsageRecorder(store, 2_000, (e) => logger.error({ err: e }, 'failed to write token usage'));

@@ -10,16 +10,22 @@ import { type ApiTokenRecord, type GroupRecord, type Store, type UserRecord } fr
  */
 export class IdentityCache {
   private readonly users = new LruCache<string, UserRecord | null>(100_000);
-  private readonly tokens = new LruCache<string, ApiTokenRecord | null>(100_000);
+  private tokens = new LruCache<string, ApiTokenRecord | null>(100_000);
   private readonly revokedFamilies = new Set<string>();
   private groups = new Map<string, GroupRecord>();
   private groupsLoaded: Promise<void> | null = null;
+  private accessTokenTtlMs: number | null = null;
   private readonly unsubscribe: () => void;
+
+  private readonly cacheTokens: boolean;
 
   constructor(
     private readonly store: Store,
     bus: Bus,
+    opts: { tokenCacheSize?: number } = {},
   ) {
+    this.cacheTokens = opts.tokenCacheSize !== 0;
+    if (opts.tokenCacheSize) this.tokens = new LruCache(opts.tokenCacheSize);
     this.unsubscribe = bus.subscribe((e) => {
       switch (e.kind) {
         case 'user':
@@ -38,15 +44,31 @@ export class IdentityCache {
             this.groupsLoaded = null;
           });
           break;
+        case 'flush':
+          // This replica may have missed events: forget everything, reload what must be complete.
+          this.users.clear();
+          this.tokens.clear();
+          this.groupsLoaded = this.loadGroups();
+          this.groupsLoaded.catch(() => {
+            this.groupsLoaded = null;
+          });
+          if (this.accessTokenTtlMs !== null) void this.loadRevokedFamilies(this.accessTokenTtlMs).catch(() => undefined);
+          break;
       }
     });
   }
 
   /** Load state that must be complete before serving (revoked families, groups). */
   async warm(accessTokenTtlMs: number): Promise<void> {
+    this.accessTokenTtlMs = accessTokenTtlMs;
+    await this.loadRevokedFamilies(accessTokenTtlMs);
+    await this.loadGroups();
+  }
+
+  /** Families revoked recently enough that one of their access tokens may still be live. */
+  private async loadRevokedFamilies(accessTokenTtlMs: number): Promise<void> {
     const since = new Date(Date.now() - accessTokenTtlMs - 60_000).toISOString();
     for (const f of await this.store.refreshTokens.familiesRevokedSince(since)) this.revokedFamilies.add(f);
-    await this.loadGroups();
   }
 
   async user(id: string): Promise<UserRecord | undefined> {
@@ -61,7 +83,7 @@ export class IdentityCache {
     const hit = this.tokens.get(hash);
     if (hit !== undefined) return hit ?? undefined;
     const t = await this.store.apiTokens.byHash(hash);
-    this.tokens.set(hash, t ?? null);
+    if (this.cacheTokens) this.tokens.set(hash, t ?? null);
     return t;
   }
 

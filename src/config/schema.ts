@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../lib/duration.js';
+import { ENCRYPTION_KEY_HINT, parseEncryptionKey } from '../lib/secretbox.js';
 
 /** `500ms`, `60s`, `15m`, `24h`, `30d` → milliseconds. */
 export const duration = () =>
@@ -84,9 +85,29 @@ const stdioServer = z.strictObject({
   max_processes: z.number().int().min(1).max(10_000).default(32),
 });
 
-export const serverSchema = z.union([remoteServer, stdioServer]).superRefine((v, ctx) => {
-  void v;
-  void ctx;
+/**
+ * A server entry is remote (has `url`) or stdio (has `command`). The branch is
+ * chosen by those keys, so problems name the real field (`servers[1].url: must
+ * be an http(s) URL`) instead of a union mismatch.
+ */
+export const serverSchema = z.unknown().transform((v, ctx): RemoteServerDef | StdioServerDef => {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a mapping with url (remote server) or command (stdio server)' });
+    return z.NEVER;
+  }
+  const hasUrl = 'url' in v;
+  const hasCommand = 'command' in v;
+  if (hasUrl === hasCommand) {
+    ctx.addIssue({ code: 'custom', message: hasUrl ? 'set either url (remote server) or command (stdio server), not both' : 'needs url (remote server) or command (stdio server)' });
+    return z.NEVER;
+  }
+  const r = (hasUrl ? remoteServer : stdioServer).safeParse(v);
+  if (r.success) return r.data;
+  for (const i of r.error.issues) {
+    if (i.code === 'unrecognized_keys') for (const k of i.keys) ctx.addIssue({ code: 'custom', message: 'unknown key', path: [...i.path, k] });
+    else ctx.addIssue({ code: 'custom', message: i.message, path: [...i.path] });
+  }
+  return z.NEVER;
 });
 export type RemoteServerDef = z.infer<typeof remoteServer>;
 export type StdioServerDef = z.infer<typeof stdioServer>;
@@ -219,6 +240,8 @@ export const configSchema = z.strictObject({
       access_token_ttl: duration().default(15 * 60_000),
       refresh_token_ttl: duration().default(30 * 86_400_000),
       audience: z.string().optional(),
+      /** Entries in the verified-token and API-token caches; 0 disables both (every request verifies from scratch). */
+      token_cache_size: z.number().int().min(0).max(1_000_000).default(50_000),
       signing: z
         .strictObject({
           algorithm: z.enum(['HS256', 'RS256', 'PS256', 'ES256', 'ES384', 'EdDSA']),
@@ -238,7 +261,7 @@ export const configSchema = z.strictObject({
   credentials: z
     .strictObject({
       /** 32-byte key (base64 or 64 hex chars) encrypting per-user upstream secrets. */
-      encryption_key: z.string().optional(),
+      encryption_key: z.string().refine((k) => parseEncryptionKey(k) !== undefined, ENCRYPTION_KEY_HINT).optional(),
     })
     .prefault({}),
   servers: z.array(serverSchema).default([]),
