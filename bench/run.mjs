@@ -1,0 +1,389 @@
+// Portcullis benchmark harness (`npm run bench`). Not part of `npm test`.
+//
+// Starts in one run: an SDK MCP upstream, a raw JSON-RPC echo upstream, a null
+// proxy in front of each, and two gateways (G: caches warm, API token; Gu: token
+// caches disabled, ES256 JWT verified from scratch on every request). Arms are
+// interleaved (D, N, G, Gu, then reversed) for several rounds so machine drift
+// cancels; ratios are computed per round. Writes a Markdown table to stdout and
+// JSON to bench/results/.
+//
+// Knobs (env): BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_CONNECTIONS (16),
+// BENCH_SESSIONS (10000), BENCH_SSE_STREAMS (4000), BENCH_LEAK_ROUNDS (5), BENCH_QUICK=1.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { request } from 'undici';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '..');
+const quick = process.env.BENCH_QUICK === '1';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? (quick ? 2 : 5));
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const SESSIONS = Number(process.env.BENCH_SESSIONS ?? (quick ? 500 : 10_000));
+const SSE_STREAMS = Number(process.env.BENCH_SSE_STREAMS ?? (quick ? 200 : 4_000));
+const LEAK_ROUNDS = Number(process.env.BENCH_LEAK_ROUNDS ?? (quick ? 2 : 5));
+const PROTOCOL = '2025-06-18';
+const children = [];
+
+function log(...a) {
+  process.stderr.write(a.join(' ') + '\n');
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Spawn a node script that prints `READY <port>`; resolve with its port and pid. */
+function spawnReady(args, name, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 30_000);
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const m = /READY (\d+)/.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ port: Number(m[1]), pid: child.pid, child });
+      }
+    });
+    child.stderr.on('data', (d) => {
+      if (process.env.BENCH_VERBOSE) process.stderr.write(`[${name}] ${d}`);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited early with ${code}`));
+    });
+  });
+}
+
+/** Start a gateway process with the given config; wait for /healthz. */
+async function startGateway(name, config) {
+  const dir = mkdtempSync(join(tmpdir(), `pcl-bench-${name}-`));
+  const port = await freePort();
+  const file = join(dir, 'portcullis.yaml');
+  writeFileSync(file, JSON.stringify({ ...config, server: { host: '127.0.0.1', port }, storage: { url: `sqlite:${join(dir, 'db.sqlite')}` }, logging: { level: 'warn' } }));
+  const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'serve', '--config', file], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  child.stderr.on('data', (d) => process.env.BENCH_VERBOSE && process.stderr.write(`[${name}] ${d}`));
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    try {
+      const r = await request(`${base}/healthz`);
+      await r.body.text();
+      if (r.statusCode === 200) return { base, pid: child.pid, dir, child };
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`gateway ${name} did not start`);
+}
+
+async function json(method, url, body, headers = {}) {
+  const r = await request(url, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.body.text();
+  if (r.statusCode >= 400) throw new Error(`${method} ${url} → ${r.statusCode} ${text}`);
+  return { status: r.statusCode, headers: r.headers, body: text ? JSON.parse(text) : null };
+}
+
+/** Admin + a plain user in group `bench`; returns the user's API token and login JWT. */
+async function provision(base) {
+  const admin = await json('POST', `${base}/api/v1/auth/register`, { email: 'admin@bench.local', password: 'bench-admin-password' });
+  const auth = { authorization: `Bearer ${admin.body.token}` };
+  await json('POST', `${base}/api/v1/users`, { email: 'user@bench.local', password: 'bench-user-password', role: 'user', groups: ['bench'] }, auth);
+  const login = await json('POST', `${base}/api/v1/auth/login`, { email: 'user@bench.local', password: 'bench-user-password' });
+  const tok = await json('POST', `${base}/api/v1/auth/tokens`, { name: 'bench', scopes: ['mcp:execute'] }, { authorization: `Bearer ${login.body.token}` });
+  return { apiToken: tok.body.token, jwt: login.body.token };
+}
+
+/** Open an MCP session at `url`; returns the session id (or null for stateless). */
+async function openSession(url, headers = {}) {
+  const r = await request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: PROTOCOL, capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }),
+  });
+  await r.body.text();
+  if (r.statusCode !== 200) throw new Error(`initialize at ${url} → ${r.statusCode}`);
+  const sid = r.headers['mcp-session-id'] ?? null;
+  const n = await request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...(sid ? { 'mcp-session-id': sid } : {}), ...headers },
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  });
+  await n.body.text();
+  return sid;
+}
+
+const CALL = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello portcullis' } } });
+
+function cannon(url, headers, opts = {}) {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...headers },
+        body: CALL,
+        connections: opts.connections ?? CONNECTIONS,
+        duration: opts.duration ?? SECONDS,
+        overallRate: opts.rate,
+        pipelining: 1,
+      },
+      (err, res) => {
+        if (err) reject(err);
+        else resolve(res);
+      },
+    );
+  });
+}
+
+function cpuTicks(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(parts[11]) + Number(parts[12]); // utime + stime
+}
+const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
+
+function rssKiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  const n = s.length;
+  return n ? (n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2) : NaN;
+};
+const range = (a) => [Math.min(...a), Math.max(...a)];
+const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+
+async function main() {
+  log('building…');
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+
+  const sdk = await spawnReady([join(HERE, 'upstream-sdk.mjs')], 'sdk-upstream');
+  const echo = await spawnReady([join(HERE, 'upstream-echo.mjs')], 'echo-upstream');
+  const nSdk = await spawnReady([join(HERE, 'null-proxy.mjs'), `http://127.0.0.1:${sdk.port}`], 'null-sdk');
+  const nEcho = await spawnReady([join(HERE, 'null-proxy.mjs'), `http://127.0.0.1:${echo.port}`], 'null-echo');
+
+  const keyDir = mkdtempSync(join(tmpdir(), 'pcl-bench-key-'));
+  const keyFile = join(keyDir, 'signing.pem');
+  execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyFile], { stdio: 'ignore' });
+
+  const gwConfig = (cacheSize) => ({
+    auth: { signing: { algorithm: 'ES256', private_key_file: keyFile }, token_cache_size: cacheSize },
+    servers: [
+      { name: 'sdk', url: `http://127.0.0.1:${sdk.port}/mcp`, connections: 128 },
+      { name: 'echo', url: `http://127.0.0.1:${echo.port}/mcp`, connections: 128 },
+    ],
+    groups: [{ name: 'bench', grants: [{ server: '*', tools: ['echo'], access_level: 'execute' }] }],
+    audit: { enabled: true },
+  });
+  const G = await startGateway('G', gwConfig(50_000));
+  const Gu = await startGateway('Gu', gwConfig(0));
+  const gCreds = await provision(G.base);
+  const guCreds = await provision(Gu.base);
+
+  // One session per arm and upstream, opened once.
+  const arms = {};
+  for (const [up, port, nport] of [['sdk', sdk.port, nSdk.port], ['echo', echo.port, nEcho.port]]) {
+    const d = `http://127.0.0.1:${port}/mcp`;
+    const n = `http://127.0.0.1:${nport}/mcp`;
+    const g = `${G.base}/mcp/${up}`;
+    const gu = `${Gu.base}/mcp/${up}`;
+    const gAuth = { authorization: `Bearer ${gCreds.apiToken}` };
+    const guAuth = { authorization: `Bearer ${guCreds.jwt}` };
+    arms[up] = {
+      D: { url: d, headers: { 'mcp-session-id': await openSession(d) } },
+      N: { url: n, headers: { 'mcp-session-id': await openSession(n) } },
+      G: { url: g, headers: { ...gAuth, 'mcp-session-id': await openSession(g, gAuth) }, pid: G.pid },
+      Gu: { url: gu, headers: { ...guAuth, 'mcp-session-id': await openSession(gu, guAuth) }, pid: Gu.pid },
+    };
+    for (const a of Object.values(arms[up])) if (!a.headers['mcp-session-id']) delete a.headers['mcp-session-id'];
+  }
+
+  // Sanity: the gateway really authorizes (a denied tool is refused, an allowed one answers).
+  for (const up of ['sdk', 'echo']) {
+    const a = arms[up].G;
+    const ok = await request(a.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...a.headers }, body: CALL });
+    const okBody = await ok.body.text();
+    if (ok.statusCode !== 200 || !okBody.includes('hello portcullis')) throw new Error(`gateway ${up} echo failed: ${ok.statusCode} ${okBody}`);
+    const denied = await request(a.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...a.headers }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'secret_admin', arguments: {} } }) });
+    const deniedBody = await denied.body.text();
+    if (!deniedBody.includes('-32003')) throw new Error(`gateway ${up} did not deny secret_admin: ${deniedBody}`);
+  }
+
+  const results = { meta: { date: new Date().toISOString(), node: process.version, rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS, cpus: (await import('node:os')).cpus().length }, throughput: {}, latency: {}, cpu: {}, memory: {} };
+
+  // Warm-up
+  for (const up of ['sdk', 'echo']) for (const a of Object.values(arms[up])) await cannon(a.url, a.headers, { duration: 1 });
+
+  // Throughput, interleaved D,N,G,Gu then reversed.
+  for (const up of ['sdk', 'echo']) {
+    const rps = { D: [], N: [], G: [], Gu: [] };
+    const cpu = { G: [], Gu: [] };
+    const errors = { D: 0, N: 0, G: 0, Gu: 0 };
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? ['D', 'N', 'G', 'Gu'] : ['Gu', 'G', 'N', 'D'];
+      for (const arm of order) {
+        const a = arms[up][arm];
+        const t0 = a.pid ? cpuTicks(a.pid) : 0;
+        const res = await cannon(a.url, a.headers);
+        rps[arm].push(res.requests.average);
+        errors[arm] += res.errors + res.non2xx;
+        if (a.pid) cpu[arm].push(((cpuTicks(a.pid) - t0) * TICK_US) / Math.max(1, res.requests.total));
+        log(`${up} round ${r + 1} ${arm}: ${fmt(res.requests.average, 0)} req/s, p50 ${res.latency.p50} ms, non2xx ${res.non2xx}`);
+      }
+    }
+    const ratio = (x, y) => rps[x].map((v, i) => v / rps[y][i]);
+    results.throughput[up] = {
+      rps: Object.fromEntries(Object.entries(rps).map(([k, v]) => [k, { median: median(v), range: range(v) }])),
+      'G/D': { median: median(ratio('G', 'D')), range: range(ratio('G', 'D')) },
+      'G/N': { median: median(ratio('G', 'N')), range: range(ratio('G', 'N')) },
+      'Gu/D': { median: median(ratio('Gu', 'D')), range: range(ratio('Gu', 'D')) },
+      errors,
+    };
+    results.cpu[up] = { G_us_per_req: median(cpu.G), Gu_us_per_req: median(cpu.Gu) };
+  }
+
+  // Latency at 1 connection and at a fixed 1,000 req/s, interleaved.
+  for (const up of ['sdk', 'echo']) {
+    const lat = {};
+    for (const arm of ['D', 'N', 'G', 'Gu']) lat[arm] = { c1_p50: [], c1_p99: [], r1000_p50: [], r1000_p99: [] };
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? ['D', 'N', 'G', 'Gu'] : ['Gu', 'G', 'N', 'D'];
+      for (const arm of order) {
+        const a = arms[up][arm];
+        const one = await cannon(a.url, a.headers, { connections: 1 });
+        lat[arm].c1_p50.push(one.latency.p50);
+        lat[arm].c1_p99.push(one.latency.p99);
+        const fixed = await cannon(a.url, a.headers, { connections: 10, rate: 1000 });
+        lat[arm].r1000_p50.push(fixed.latency.p50);
+        lat[arm].r1000_p99.push(fixed.latency.p99);
+      }
+    }
+    results.latency[up] = Object.fromEntries(Object.entries(lat).map(([arm, v]) => [arm, Object.fromEntries(Object.entries(v).map(([k, xs]) => [k, median(xs)]))]));
+    results.latency[up].added_p50_ms_c1 = results.latency[up].G.c1_p50 - results.latency[up].D.c1_p50;
+    results.latency[up].added_p50_ms_c1_vs_null = results.latency[up].G.c1_p50 - results.latency[up].N.c1_p50;
+  }
+
+  // Memory growth over repeated rounds (leak check) on G.
+  const rssRounds = [];
+  for (let r = 0; r < LEAK_ROUNDS; r++) {
+    await cannon(arms.echo.G.url, arms.echo.G.headers);
+    await cannon(arms.sdk.G.url, arms.sdk.G.headers);
+    await new Promise((res) => setTimeout(res, 500));
+    rssRounds.push(rssKiB(G.pid));
+    log(`leak round ${r + 1}: G RSS ${rssRounds.at(-1)} KiB`);
+  }
+  results.memory.rss_rounds_kib = rssRounds;
+  results.memory.rss_growth = rssRounds.length > 1 ? (rssRounds.at(-1) - rssRounds[0]) / rssRounds[0] : 0;
+
+  // RSS at N sessions (echo upstream: cheap sessions upstream, so the gateway's cost shows).
+  const gAuth = { authorization: `Bearer ${gCreds.apiToken}` };
+  const rss0 = rssKiB(G.pid);
+  const sessionIds = [];
+  const url = `${G.base}/mcp/echo`;
+  for (let i = 0; i < SESSIONS; i += 50) {
+    const batch = await Promise.all(Array.from({ length: Math.min(50, SESSIONS - i) }, () => openSession(url, gAuth)));
+    sessionIds.push(...batch);
+  }
+  await new Promise((res) => setTimeout(res, 1000));
+  const rss1 = rssKiB(G.pid);
+  results.memory.sessions = { count: sessionIds.length, rss_before_kib: rss0, rss_after_kib: rss1, kib_per_session: (rss1 - rss0) / sessionIds.length };
+  log(`sessions: ${sessionIds.length} → +${rss1 - rss0} KiB`);
+
+  // RSS per open proxied SSE stream (GET /mcp/echo with a session each).
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+  const streams = [];
+  const nStreams = Math.min(SSE_STREAMS, sessionIds.length);
+  const rssS0 = rssKiB(G.pid);
+  for (let i = 0; i < nStreams; i += 100) {
+    await Promise.all(
+      sessionIds.slice(i, Math.min(i + 100, nStreams)).map(
+        (sid) =>
+          new Promise((resolve) => {
+            const u = new URL(url);
+            const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'GET', agent, headers: { accept: 'text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': PROTOCOL, ...gAuth } }, (res) => {
+              streams.push(req);
+              res.once('data', () => resolve());
+              res.on('error', () => {});
+              if (res.statusCode !== 200) resolve();
+            });
+            req.on('error', () => resolve());
+            req.end();
+          }),
+      ),
+    );
+  }
+  await new Promise((res) => setTimeout(res, 1000));
+  const rssS1 = rssKiB(G.pid);
+  results.memory.sse = { streams: streams.length, rss_before_kib: rssS0, rss_after_kib: rssS1, kib_per_stream: (rssS1 - rssS0) / Math.max(1, streams.length) };
+  log(`sse: ${streams.length} streams → +${rssS1 - rssS0} KiB`);
+  for (const s of streams) s.destroy();
+
+  // Auth cost in-process (cached / uncached ES256 JWT).
+  results.auth = JSON.parse(execFileSync(process.execPath, [join(HERE, 'auth-micro.mjs'), keyFile], { cwd: ROOT, encoding: 'utf8' }));
+
+  report(results);
+  mkdirSync(join(HERE, 'results'), { recursive: true });
+  const out = join(HERE, 'results', `bench-${results.meta.date.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(out, JSON.stringify(results, null, 2));
+  log(`wrote ${out}`);
+}
+
+function report(r) {
+  const t = r.throughput;
+  const L = r.latency;
+  const target = (ok) => (ok ? 'met' : 'MISSED');
+  const lines = [
+    `# Portcullis benchmark — ${r.meta.date}`,
+    '',
+    `Node ${r.meta.node}, ${r.meta.cpus} CPUs, ${r.meta.rounds} rounds × ${r.meta.seconds} s, ${r.meta.connections} connections, tools/call, auth on, audit on.`,
+    '',
+    '| metric | value (median [range]) | target | status |',
+    '|---|---|---|---|',
+    `| G/N throughput, SDK upstream | ${fmt(t.sdk['G/N'].median)} [${t.sdk['G/N'].range.map((x) => fmt(x)).join('–')}] | >= 0.90 | ${target(t.sdk['G/N'].median >= 0.9)} |`,
+    `| G/D throughput, SDK upstream | ${fmt(t.sdk['G/D'].median)} [${t.sdk['G/D'].range.map((x) => fmt(x)).join('–')}] | >= 0.85 | ${target(t.sdk['G/D'].median >= 0.85)} |`,
+    `| G/D throughput, raw echo upstream | ${fmt(t.echo['G/D'].median)} [${t.echo['G/D'].range.map((x) => fmt(x)).join('–')}] | >= 0.40 | ${target(t.echo['G/D'].median >= 0.4)} |`,
+    `| added p50 latency at 1 connection (echo, G − D) | ${fmt(L.echo.added_p50_ms_c1, 3)} ms | <= 0.15 ms | ${target(L.echo.added_p50_ms_c1 <= 0.15)} |`,
+    `| auth cost, cached ES256 JWT | ${fmt(r.auth.cached_us, 2)} µs | <= 5 µs | ${target(r.auth.cached_us <= 5)} |`,
+    `| auth cost, uncached ES256 JWT | ${fmt(r.auth.uncached_us, 1)} µs | <= 100 µs | ${target(r.auth.uncached_us <= 100)} |`,
+    `| RSS per open proxied SSE stream | ${fmt(r.memory.sse.kib_per_stream, 1)} KiB (${r.memory.sse.streams} streams) | <= 30 KiB | ${target(r.memory.sse.kib_per_stream <= 30)} |`,
+    `| RSS growth over ${r.memory.rss_rounds_kib.length} rounds | ${fmt(r.memory.rss_growth * 100, 1)} % | < 10 % | ${target(r.memory.rss_growth < 0.1)} |`,
+    '',
+    '| arm | SDK req/s | echo req/s | SDK p50/p99 @1c (ms) | echo p50/p99 @1c (ms) | echo p50/p99 @1000 rps (ms) |',
+    '|---|---|---|---|---|---|',
+    ...['D', 'N', 'G', 'Gu'].map(
+      (a) =>
+        `| ${a} | ${fmt(t.sdk.rps[a].median, 0)} | ${fmt(t.echo.rps[a].median, 0)} | ${L.sdk[a].c1_p50}/${L.sdk[a].c1_p99} | ${L.echo[a].c1_p50}/${L.echo[a].c1_p99} | ${L.echo[a].r1000_p50}/${L.echo[a].r1000_p99} |`,
+    ),
+    '',
+    `Gateway CPU per request: SDK ${fmt(r.cpu.sdk.G_us_per_req, 0)} µs (G), ${fmt(r.cpu.sdk.Gu_us_per_req, 0)} µs (Gu); echo ${fmt(r.cpu.echo.G_us_per_req, 0)} µs (G), ${fmt(r.cpu.echo.Gu_us_per_req, 0)} µs (Gu).`,
+    `Sessions: ${r.memory.sessions.count} open → ${fmt(r.memory.sessions.kib_per_session, 2)} KiB each (RSS ${r.memory.sessions.rss_before_kib} → ${r.memory.sessions.rss_after_kib} KiB).`,
+    `Auth micro (in-process, ${r.auth.iterations} iterations): cached ${fmt(r.auth.cached_us, 2)} µs, uncached ${fmt(r.auth.uncached_us, 1)} µs, API token cached ${fmt(r.auth.api_token_cached_us, 2)} µs.`,
+    `Errors/non-2xx during throughput runs: SDK ${JSON.stringify(t.sdk.errors)}, echo ${JSON.stringify(t.echo.errors)}.`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+try {
+  await main();
+} finally {
+  for (const c of children) c.kill('SIGTERM');
+}
+process.exit(0);
