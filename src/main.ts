@@ -2,7 +2,7 @@
  * Composition root: loadConfig → openStore → buildApp → listen; signals.
  */
 import { buildApp, type App, type AppDeps } from './app.js';
-import { type Config } from './config/index.js';
+import { configWarnings, type Config } from './config/index.js';
 import { createLogger, type Logger } from './http/logger.js';
 import { openStore } from './store/index.js';
 
@@ -41,6 +41,10 @@ export async function startGateway(config: Config, opts: { logger?: Logger; extr
 /** Run until SIGTERM/SIGINT; drain, close, exit 0. */
 export async function runUntilSignal(config: Config): Promise<void> {
   const logger = createLogger(config.logging.level);
+  for (const w of configWarnings(config)) {
+    process.stderr.write(`\n!!! WARNING: ${w}\n\n`);
+    logger.warn({ unsafe_config: true }, w);
+  }
   const gw = await startGateway(config, { logger });
   const onSignal = (sig: string) => {
     logger.info({ signal: sig }, 'shutting down');

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { type z } from 'zod';
-import { configSchema, type ParsedConfig } from './schema.js';
+import { configSchema, issueMessage, type ParsedConfig } from './schema.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -91,10 +91,9 @@ export const ENV_OVERRIDES: { env: string; path: string[]; kind: 'string' | 'por
  * Sections of the contract that this build does not implement yet. They are
  * refused, never silently ignored. Remove an entry when the feature lands.
  */
-const NOT_SUPPORTED: { path: string; when: (raw: Record<string, any>) => boolean }[] = [
+export const NOT_SUPPORTED: { path: string; when: (raw: Record<string, any>) => boolean }[] = [
   { path: 'auth.providers', when: (r) => Array.isArray(r.auth?.providers) && r.auth.providers.length > 0 },
   { path: 'server.tls', when: (r) => r.server?.tls !== undefined },
-  { path: 'redis', when: (r) => r.redis !== undefined },
   { path: 'rate_limits', when: (r) => r.rate_limits !== undefined && Object.keys(r.rate_limits ?? {}).length > 0 },
 ];
 
@@ -140,7 +139,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
 
   const parsed = configSchema.safeParse(interpolated);
-  if (!parsed.success) problems.push(...formatZodIssues(parsed.error.issues));
+  if (!parsed.success) problems.push(...formatZodIssues(parsed.error.issues).map((p) => withOverrideSource(p, env)));
   if (problems.length) throw new ConfigError(problems);
   const cfg = parsed.data!;
 
@@ -241,10 +240,19 @@ export function formatZodIssues(issues: readonly z.core.$ZodIssue[]): string[] {
       const best = [...i.errors].sort((a, b) => a.length - b.length)[0];
       out.push(...formatZodIssues(best.map((e) => ({ ...e, path: [...i.path, ...e.path] }))));
     } else {
-      out.push(`${formatPath(i.path)}: ${i.message}`);
+      out.push(`${formatPath(i.path)}: ${issueMessage(i)}`);
     }
   }
   return [...new Set(out)];
+}
+
+/** Name the env override a bad value came from (`server.port: ... (from PORTCULLIS_PORT)`). */
+function withOverrideSource(problem: string, env: NodeJS.ProcessEnv): string {
+  for (const o of ENV_OVERRIDES) {
+    const v = env[o.env];
+    if (v !== undefined && v !== '' && problem.startsWith(`${o.path.join('.')}: `)) return `${problem} (from ${o.env})`;
+  }
+  return problem;
 }
 
 function resolvePath(base: string, p: string): string {

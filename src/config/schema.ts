@@ -85,6 +85,12 @@ const stdioServer = z.strictObject({
   max_processes: z.number().int().min(1).max(10_000).default(32),
 });
 
+/** The message of an issue; for a bad record key, the key's own problem (e.g. `invalid header name`). */
+export function issueMessage(i: z.core.$ZodIssue): string {
+  if (i.code === 'invalid_key' && i.issues.length) return i.issues[0].message;
+  return i.message;
+}
+
 /**
  * A server entry is remote (has `url`) or stdio (has `command`). The branch is
  * chosen by those keys, so problems name the real field (`servers[1].url: must
@@ -105,7 +111,7 @@ export const serverSchema = z.unknown().transform((v, ctx): RemoteServerDef | St
   if (r.success) return r.data;
   for (const i of r.error.issues) {
     if (i.code === 'unrecognized_keys') for (const k of i.keys) ctx.addIssue({ code: 'custom', message: 'unknown key', path: [...i.path, k] });
-    else ctx.addIssue({ code: 'custom', message: i.message, path: [...i.path] });
+    else ctx.addIssue({ code: 'custom', message: issueMessage(i), path: [...i.path] });
   }
   return z.NEVER;
 });
