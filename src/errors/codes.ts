@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   // 409
   conflict: { status: 409, title: 'Conflict', doc: 'The resource already exists or is in a conflicting state.' },
   read_only: { status: 409, title: 'Conflict', doc: 'The resource is defined in the config file and cannot be changed through the API.' },
+  encryption_key_missing: { status: 409, title: 'Conflict', doc: 'Per-user upstream credentials cannot be stored: no `credentials.encryption_key` (or `PORTCULLIS_ENCRYPTION_KEY`) is configured.' },
   // 413
   payload_too_large: { status: 413, title: 'Payload Too Large', doc: 'The body exceeds `server.body_limit`.' },
   // 422

@@ -9,7 +9,15 @@ export type InvalidationEvent =
   | { kind: 'groups' }
   | { kind: 'service_account'; id: string }
   | { kind: 'servers' }
-  | { kind: 'session'; id: string };
+  | { kind: 'session'; id: string }
+  /** Per-user upstream credentials of one principal for one server changed. */
+  | { kind: 'credentials'; principal: string; server: string }
+  /**
+   * Drop every cache entry and reload what must be complete (groups, revoked
+   * families). Delivered locally by the cluster bus when this replica may have
+   * missed events (Redis subscriber reconnected, or while it is disconnected).
+   */
+  | { kind: 'flush' };
 
 export type InvalidationHandler = (e: InvalidationEvent) => void;
 

@@ -1,6 +1,7 @@
 import { type Db, migrate, openDb, ping } from './db.js';
 import { ApiTokenStore } from './api-tokens.js';
 import { AuditStore } from './audit.js';
+import { CredentialStore } from './credentials.js';
 import { GroupStore } from './groups.js';
 import { RefreshTokenStore } from './refresh-tokens.js';
 import { SettingsStore } from './settings.js';
@@ -11,6 +12,7 @@ export { type UserRecord, type NewUser, UniqueViolation, isUniqueViolation } fro
 export { type GroupRecord } from './groups.js';
 export { type ApiTokenRecord } from './api-tokens.js';
 export { type RefreshTokenRecord } from './refresh-tokens.js';
+export { type CredentialRecord } from './credentials.js';
 
 /** All repositories over one database handle. */
 export class Store {
@@ -20,6 +22,7 @@ export class Store {
   readonly refreshTokens: RefreshTokenStore;
   readonly apiTokens: ApiTokenStore;
   readonly audit: AuditStore;
+  readonly credentials: CredentialStore;
 
   constructor(readonly db: Db) {
     this.users = new UserStore(db);
@@ -28,6 +31,7 @@ export class Store {
     this.refreshTokens = new RefreshTokenStore(db);
     this.apiTokens = new ApiTokenStore(db);
     this.audit = new AuditStore(db);
+    this.credentials = new CredentialStore(db);
   }
 
   ping(): Promise<void> {
