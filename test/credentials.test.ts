@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config/index.js';
 import { LocalBus } from '../src/lib/bus.js';
 import { parseEncryptionKey, SecretBox, SecretBoxError } from '../src/lib/secretbox.js';
-import { checkCredentialHeaders, CredentialService } from '../src/proxy/credentials.js';
+import { checkCredentialHeaders, CredentialService } from '../src/proxy/user-credentials.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { createDatabase, type Backend, type TestDb } from './helpers/db.js';
 import { testConfig } from './helpers/app.js';
