@@ -11,7 +11,8 @@ import { UsageRecorder } from './auth/usage.js';
 import { AuditLog } from './audit/audit-log.js';
 import { type AuditSink } from './audit/types.js';
 import { type Config } from './config/index.js';
-import { LocalBus, type Bus } from './lib/bus.js';
+import { type Bus } from './lib/bus.js';
+import { Lifecycle, openCluster, type RedisConnections } from './cluster/index.js';
 import { createHttpServer } from './http/server.js';
 import { createLogger, type Logger } from './http/logger.js';
 import { makeAuthenticate } from './http/middleware/authenticate.js';
@@ -23,6 +24,9 @@ export interface AppDeps {
   store: Store;
   logger?: Logger;
   bus?: Bus;
+  /** Redis connections to share (tests); default: opened from config.redis when set. */
+  redis?: RedisConnections;
+  replicaId?: string;
   limiterFactory?: LimiterFactory;
   /** 0 disables the verified-token cache (benchmarks). */
   verifiedTokenCacheSize?: number;
@@ -34,6 +38,12 @@ export interface Services {
   store: Store;
   logger: Logger;
   bus: Bus;
+  /** This replica's id (Redis connection names, mcp_sessions.replica). */
+  replicaId: string;
+  /** Shared Redis connections when `redis` is configured (rate limits use `redis.client`). */
+  redis: RedisConnections | null;
+  /** Shutdown state and hooks (`lifecycle.onShutdown`), in-flight tracking. */
+  lifecycle: Lifecycle;
   signer: Signer;
   cache: IdentityCache;
   auth: Authenticator;
@@ -57,7 +67,9 @@ export interface App {
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, store } = deps;
   const logger = deps.logger ?? createLogger(config.logging.level);
-  const bus = deps.bus ?? new LocalBus();
+  const cluster = await openCluster(config, logger, { bus: deps.bus, redis: deps.redis, replicaId: deps.replicaId });
+  const bus = cluster.bus;
+  const lifecycle = new Lifecycle();
   const limiterFactory = deps.limiterFactory ?? memoryLimiterFactory;
   const closers: (() => Promise<void> | void)[] = [];
 
@@ -80,12 +92,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   auditLog.start();
 
   const services: Services = {
-    config, store, logger, bus, signer, cache, auth, sessions, usage, audit: auditLog, auditLog, limiterFactory,
+    config, store, logger, bus, replicaId: cluster.replicaId, redis: cluster.redis, lifecycle, signer, cache, auth, sessions, usage, audit: auditLog, auditLog, limiterFactory,
     authenticate: makeAuthenticate(auth, usage),
     onClose: (fn) => closers.push(fn),
   };
 
   const http = createHttpServer({ logger, bodyLimit: config.server.body_limit });
+  lifecycle.track(http.server);
   await registerRoutes(http, services);
 
   return {
@@ -97,6 +110,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       await usage.close();
       await auditLog.close();
       cache.close();
+      await cluster.close();
     },
   };
 }

@@ -30,6 +30,13 @@ export async function startGateway(config: Config, opts: { logger?: Logger; extr
     url: address,
     stop() {
       stopping ??= (async () => {
+        // Drain HTTP within server.shutdown_timeout (readiness 503, no new
+        // connections, in-flight requests finish, streams closed), then stop
+        // upstreams and flush token usage and audit (app.close), then the store.
+        const drained = await app.services.lifecycle.drain(app.http.server, () => app.http.close(), config.server.shutdown_timeout, (e) =>
+          logger.error({ err: e }, 'shutdown hook failed'),
+        );
+        logger.info({ forced: drained.forced, streams_closed: drained.streamsClosed, duration_ms: drained.durationMs }, 'http drained');
         await app.close();
         await store.close();
       })();

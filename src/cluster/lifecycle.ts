@@ -1,0 +1,102 @@
+/**
+ * Process lifecycle: readiness while shutting down, in-flight request
+ * tracking, and the bounded HTTP drain run on SIGTERM.
+ *
+ * drain():
+ *  1. marks the replica as shutting down (/readyz answers 503 so load
+ *     balancers stop routing here) and runs the registered shutdown hooks
+ *     (e.g. the proxy ending standalone SSE streams so clients reconnect
+ *     elsewhere);
+ *  2. ends standalone event streams still open (GET requests answered with
+ *     text/event-stream: they never finish on their own);
+ *  3. stops accepting connections and waits for in-flight requests;
+ *  4. at the deadline, closes whatever connections remain.
+ */
+import { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+export type ShutdownHook = () => void | Promise<void>;
+
+export interface DrainResult {
+  /** Requests still running at the deadline whose connections were cut. */
+  forced: number;
+  /** Standalone event streams ended at the start of the drain. */
+  streamsClosed: number;
+  durationMs: number;
+}
+
+export class Lifecycle {
+  private stopping = false;
+  private readonly hooks: ShutdownHook[] = [];
+  private readonly inflight = new Set<ServerResponse>();
+  private readonly requests = new WeakMap<ServerResponse, IncomingMessage>();
+
+  /** True from the start of shutdown: readiness fails, new work is refused. */
+  get shuttingDown(): boolean {
+    return this.stopping;
+  }
+
+  get inFlight(): number {
+    return this.inflight.size;
+  }
+
+  /** Run `fn` when shutdown starts (before the listener closes). */
+  onShutdown(fn: ShutdownHook): void {
+    this.hooks.push(fn);
+  }
+
+  /** Count the server's requests from arrival until their response is finished or aborted. */
+  track(server: Server): void {
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      this.inflight.add(res);
+      this.requests.set(res, req);
+      res.once('close', () => this.inflight.delete(res));
+    });
+  }
+
+  /**
+   * Drain: see the file comment. `closeServer` stops the listener and resolves
+   * when every connection has ended (fastify's close); `server` is the raw
+   * server whose remaining connections are cut at the deadline.
+   */
+  async drain(server: Server, closeServer: () => Promise<void>, timeoutMs: number, onHookError: (e: unknown) => void = () => {}): Promise<DrainResult> {
+    const started = Date.now();
+    this.stopping = true;
+    for (const h of this.hooks) {
+      try {
+        await h();
+      } catch (e) {
+        onHookError(e);
+      }
+    }
+    let streamsClosed = 0;
+    for (const res of this.inflight) {
+      const req = this.requests.get(res);
+      const type = String(res.getHeader('content-type') ?? '');
+      if (req?.method === 'GET' && res.headersSent && type.startsWith('text/event-stream')) {
+        streamsClosed++;
+        res.end();
+      }
+    }
+    let forced = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        forced = this.inflight.size;
+        server.closeAllConnections();
+        resolve();
+      }, Math.max(0, timeoutMs - (Date.now() - started)));
+    });
+    const closed = closeServer();
+    // Idle keep-alive connections hold no request: close them now, and again as requests finish.
+    server.closeIdleConnections();
+    const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+    try {
+      await Promise.race([closed, deadline]);
+      await closed;
+    } finally {
+      clearTimeout(timer);
+      clearInterval(idleSweep);
+    }
+    return { forced, streamsClosed, durationMs: Date.now() - started };
+  }
+}
