@@ -8,6 +8,7 @@ import { LoginThrottle, memoryLimiterFactory, type LimiterFactory } from './auth
 import { SessionService } from './auth/sessions.js';
 import { Signer } from './auth/signing.js';
 import { UsageRecorder } from './auth/usage.js';
+import { buildExternalVerifiers } from './auth/providers/index.js';
 import { AuditLog } from './audit/audit-log.js';
 import { type AuditSink } from './audit/types.js';
 import { type Config } from './config/index.js';
@@ -79,6 +80,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const cache = new IdentityCache(store, bus, { tokenCacheSize });
   await cache.warm(config.auth.access_token_ttl);
   const auth = new Authenticator(config, signer, cache, { verifiedCacheSize: tokenCacheSize });
+  const external = await buildExternalVerifiers(config.auth.providers, {
+    onKeyRotation: (provider) => logger.info({ provider }, 'jwt provider keys rotated; verified-token cache cleared'),
+  });
+  auth.useExternalVerifiers(external.verifiers);
+  closers.push(() => external.close());
   const throttle = new LoginThrottle(config.auth.login_throttle, limiterFactory);
   const sessions = new SessionService(config, store, signer, bus, throttle, auth.tokenIssuer, auth.tokenAudience);
   const usage = new UsageRecorder(store, 2_000, (e) => logger.error({ err: e }, 'failed to write token usage'));

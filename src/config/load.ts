@@ -2,11 +2,12 @@
  * The one place that reads `process.env` and the config file. Everything else
  * receives the frozen `Config` this returns.
  */
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { type z } from 'zod';
-import { configSchema, issueMessage, type ParsedConfig } from './schema.js';
+import { configSchema, issueMessage, type JwtProviderDef, type ParsedConfig } from './schema.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -92,7 +93,7 @@ export const ENV_OVERRIDES: { env: string; path: string[]; kind: 'string' | 'por
  * refused, never silently ignored. Remove an entry when the feature lands.
  */
 export const NOT_SUPPORTED: { path: string; when: (raw: Record<string, any>) => boolean }[] = [
-  { path: 'auth.providers', when: (r) => Array.isArray(r.auth?.providers) && r.auth.providers.length > 0 },
+  { path: 'auth.providers (type: mtls)', when: (r) => Array.isArray(r.auth?.providers) && r.auth.providers.some((p: any) => p?.type === 'mtls') },
   { path: 'server.tls', when: (r) => r.server?.tls !== undefined },
   { path: 'rate_limits', when: (r) => r.rate_limits !== undefined && Object.keys(r.rate_limits ?? {}).length > 0 },
 ];
@@ -155,6 +156,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
         else p.secret = s;
       }
       if (p.public_key_file) p.public_key_file = resolvePath(configDir, p.public_key_file);
+      if (keySources === 1) checkJwtKeys(p, `auth.providers[${i}]`, problems);
     } else if (p.type === 'introspection') {
       if (p.client_id !== undefined || p.client_secret !== undefined)
         problems.push(`auth.providers[${i}]: client_id/client_secret are not allowed in the file; use *_env`);
@@ -253,6 +255,48 @@ function withOverrideSource(problem: string, env: NodeJS.ProcessEnv): string {
     if (v !== undefined && v !== '' && problem.startsWith(`${o.path.join('.')}: `)) return `${problem} (from ${o.env})`;
   }
   return problem;
+}
+
+/**
+ * jwt provider keys, checked at start: algorithms must fit the key source
+ * (HS* only with secret_env; asymmetric only with jwks_uri/public_key_file),
+ * HMAC secrets at least as long as the largest hash configured (256 bits
+ * minimum), and a public_key_file must exist, parse, and fit the algorithms.
+ */
+function checkJwtKeys(p: JwtProviderDef, where: string, problems: string[]): void {
+  const hmac = p.algorithms.filter((a) => a.startsWith('HS'));
+  const asym = p.algorithms.filter((a) => !a.startsWith('HS'));
+  if (p.secret_env && asym.length) problems.push(`${where}.algorithms: ${asym.join(', ')} need a public key (jwks_uri or public_key_file), not secret_env`);
+  if (!p.secret_env && hmac.length) problems.push(`${where}.algorithms: ${hmac.join(', ')} need secret_env (HMAC); jwks_uri/public_key_file hold public keys only`);
+  if (p.secret !== undefined && hmac.length) {
+    const needBits = Math.max(256, ...hmac.map((a) => Number(a.slice(2))));
+    const haveBits = Buffer.byteLength(p.secret, 'utf8') * 8;
+    if (haveBits < needBits) problems.push(`${where}.secret_env: the secret in ${p.secret_env} is ${haveBits} bits; ${hmac.join('/')} needs at least ${needBits} bits`);
+  }
+  if (p.public_key_file) {
+    if (!existsSync(p.public_key_file)) {
+      problems.push(`${where}.public_key_file: file not found: ${p.public_key_file}`);
+      return;
+    }
+    let key: KeyObject;
+    try {
+      const text = readFileSync(p.public_key_file, 'utf8').trim();
+      key = text.startsWith('{') ? createPublicKey({ key: JSON.parse(text), format: 'jwk' }) : createPublicKey(text);
+    } catch {
+      problems.push(`${where}.public_key_file: not a PEM public key, X.509 certificate or public JWK: ${p.public_key_file}`);
+      return;
+    }
+    const kind = key.asymmetricKeyType;
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    const fits: Record<string, boolean> = {
+      RS: kind === 'rsa', PS: kind === 'rsa' || kind === 'rsa-pss',
+      ES256: curve === 'prime256v1', ES384: curve === 'secp384r1', ES512: curve === 'secp521r1',
+      EdDSA: kind === 'ed25519' || kind === 'ed448',
+    };
+    for (const a of asym) {
+      if (!(fits[a] ?? fits[a.slice(0, 2)])) problems.push(`${where}.algorithms: ${a} does not fit the ${kind}${curve ? ` (${curve})` : ''} key in public_key_file`);
+    }
+  }
 }
 
 function resolvePath(base: string, p: string): string {
