@@ -10,12 +10,6 @@ export type InvalidationEvent =
   | { kind: 'service_account'; id: string }
   | { kind: 'servers' }
   | { kind: 'session'; id: string }
-  /**
-   * Drop every cache entry and reload what must be complete (groups, revoked
-   * families). Delivered locally by the cluster bus when this replica may have
-   * missed events (Redis subscriber reconnected, or while it is disconnected).
-   */
-  | { kind: 'flush' }
   /** Per-user upstream credentials of one principal for one server changed. */
   | { kind: 'credentials'; principal: string; server: string }
   /**
