@@ -19,6 +19,7 @@ import { createLogger, type Logger } from './http/logger.js';
 import { makeAuthenticate } from './http/middleware/authenticate.js';
 import { registerRoutes } from './http/routes/index.js';
 import { type Store } from './store/index.js';
+import { ServerRegistry, UpstreamManager, type UpstreamCredentials } from './proxy/index.js';
 
 export interface AppDeps {
   config: Config;
@@ -55,6 +56,12 @@ export interface Services {
   auditLog: AuditLog;
   limiterFactory: LimiterFactory;
   authenticate: ReturnType<typeof makeAuthenticate>;
+  /** MCP servers: config file (read-only) plus runtime-defined ones. */
+  registry: ServerRegistry;
+  /** Upstream pools, stdio processes, status, start/stop, discovery. */
+  upstreams: UpstreamManager;
+  /** Per-user upstream credentials hook; installed by the credentials feature (null = none). */
+  credentials: UpstreamCredentials | null;
   /** Hooks run on close, last registered first. */
   onClose: (fn: () => Promise<void> | void) => void;
 }
@@ -97,11 +104,21 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   auditLog.start();
 
+  const registry = await ServerRegistry.create(config, store, bus, logger);
   const services: Services = {
     config, store, logger, bus, replicaId: cluster.replicaId, redis: cluster.redis, lifecycle, signer, cache, auth, sessions, usage, audit: auditLog, auditLog, limiterFactory,
     authenticate: makeAuthenticate(auth, usage),
+    registry,
+    upstreams: undefined as unknown as UpstreamManager,
+    credentials: null,
     onClose: (fn) => closers.push(fn),
   };
+  services.upstreams = new UpstreamManager({
+    registry,
+    childBaseEnv: config.childBaseEnv,
+    logger,
+    credentials: () => services.credentials,
+  });
 
   const http = createHttpServer({ logger, bodyLimit: config.server.body_limit });
   lifecycle.track(http.server);
@@ -112,6 +129,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     services,
     async close() {
       await http.close();
+      await services.upstreams.close();
+      registry.close();
       for (const fn of closers.reverse()) await fn();
       await usage.close();
       await auditLog.close();

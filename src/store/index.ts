@@ -3,7 +3,9 @@ import { ApiTokenStore } from './api-tokens.js';
 import { AuditStore } from './audit.js';
 import { CredentialStore } from './credentials.js';
 import { GroupStore } from './groups.js';
+import { McpSessionStore } from './mcp-sessions.js';
 import { RefreshTokenStore } from './refresh-tokens.js';
+import { ServerStore } from './servers.js';
 import { SettingsStore } from './settings.js';
 import { UserStore } from './users.js';
 
@@ -12,6 +14,8 @@ export { type UserRecord, type NewUser, UniqueViolation, isUniqueViolation } fro
 export { type GroupRecord } from './groups.js';
 export { type ApiTokenRecord } from './api-tokens.js';
 export { type RefreshTokenRecord } from './refresh-tokens.js';
+export { type ServerRecord } from './servers.js';
+export { type McpSessionRecord } from './mcp-sessions.js';
 export { type CredentialRecord } from './credentials.js';
 
 /** All repositories over one database handle. */
@@ -22,6 +26,8 @@ export class Store {
   readonly refreshTokens: RefreshTokenStore;
   readonly apiTokens: ApiTokenStore;
   readonly audit: AuditStore;
+  readonly servers: ServerStore;
+  readonly mcpSessions: McpSessionStore;
   readonly credentials: CredentialStore;
 
   constructor(readonly db: Db) {
@@ -31,6 +37,8 @@ export class Store {
     this.refreshTokens = new RefreshTokenStore(db);
     this.apiTokens = new ApiTokenStore(db);
     this.audit = new AuditStore(db);
+    this.servers = new ServerStore(db);
+    this.mcpSessions = new McpSessionStore(db);
     this.credentials = new CredentialStore(db);
   }
 

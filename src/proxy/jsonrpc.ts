@@ -1,0 +1,86 @@
+/**
+ * JSON-RPC 2.0 message parsing and classification for MCP bodies. Each body is
+ * parsed exactly once; the parsed messages drive authorization, and the
+ * original bytes are forwarded when nothing had to be removed.
+ */
+import { GatewayError, type JsonRpcId } from '../errors/index.js';
+
+export interface JsonRpcRequest {
+  jsonrpc: '2.0';
+  id: string | number;
+  method: string;
+  params?: Record<string, unknown>;
+}
+export interface JsonRpcNotification {
+  jsonrpc: '2.0';
+  method: string;
+  params?: Record<string, unknown>;
+}
+export interface JsonRpcResponse {
+  jsonrpc: '2.0';
+  id: string | number | null;
+  result?: unknown;
+  error?: { code: number; message: string; data?: unknown };
+}
+export type JsonRpcMessage = JsonRpcRequest | JsonRpcNotification | JsonRpcResponse;
+
+export interface ParsedBody {
+  batch: boolean;
+  messages: JsonRpcMessage[];
+}
+
+export const isRequest = (m: JsonRpcMessage): m is JsonRpcRequest => 'method' in m && 'id' in m && m.id !== undefined;
+export const isNotification = (m: JsonRpcMessage): m is JsonRpcNotification => 'method' in m && !('id' in m && m.id !== undefined);
+export const isResponse = (m: JsonRpcMessage): m is JsonRpcResponse => !('method' in m);
+
+/** Parse an MCP POST body: one message or a non-empty batch. Throws parse_error / invalid_jsonrpc. */
+export function parseMcpBody(body: Buffer | string): ParsedBody {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch {
+    throw new GatewayError('parse_error', { detail: 'Parse error: the body is not valid JSON' });
+  }
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw new GatewayError('invalid_jsonrpc', { detail: 'Invalid Request: empty batch' });
+    const messages = value.map((v, i) => checkMessage(v, `element ${i}`));
+    const seen = new Set<string | number>();
+    for (const m of messages) {
+      if (isRequest(m)) {
+        if (seen.has(m.id)) throw new GatewayError('invalid_jsonrpc', { detail: 'Invalid Request: duplicate id in batch' });
+        seen.add(m.id);
+      }
+    }
+    return { batch: true, messages };
+  }
+  return { batch: false, messages: [checkMessage(value, 'body')] };
+}
+
+function checkMessage(v: unknown, where: string): JsonRpcMessage {
+  const bad = (why: string) => new GatewayError('invalid_jsonrpc', { detail: `Invalid Request (${where}): ${why}` });
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad('not a JSON-RPC object');
+  const o = v as Record<string, unknown>;
+  if (o.jsonrpc !== '2.0') throw bad('jsonrpc must be "2.0"');
+  const hasId = 'id' in o && o.id !== undefined;
+  if (hasId && !(typeof o.id === 'string' || (typeof o.id === 'number' && Number.isFinite(o.id)) || o.id === null)) throw bad('id must be a string or number');
+  if ('method' in o) {
+    if (typeof o.method !== 'string' || o.method.length === 0 || o.method.length > 256) throw bad('method must be a non-empty string');
+    if (o.id === null) throw bad('a request id must not be null');
+    if ('params' in o && o.params !== undefined && (o.params === null || typeof o.params !== 'object')) throw bad('params must be an object or array');
+    return o as unknown as JsonRpcMessage;
+  }
+  // a response (client answering a server-to-client request)
+  if (!hasId) throw bad('a response needs an id');
+  const hasResult = 'result' in o;
+  const hasError = 'error' in o;
+  if (hasResult === hasError) throw bad('a response needs exactly one of result and error');
+  if (hasError && (!o.error || typeof o.error !== 'object')) throw bad('error must be an object');
+  return o as unknown as JsonRpcMessage;
+}
+
+/** The id to answer a whole-body error with: the single request's id, else null. */
+export function idForError(parsed: ParsedBody | null): JsonRpcId {
+  if (!parsed || parsed.batch) return null;
+  const m = parsed.messages[0];
+  return isRequest(m) ? m.id : null;
+}
