@@ -1,5 +1,11 @@
 import { Command } from 'commander';
+import { registerCheckConfig } from './check-config.js';
+import { registerGroups } from './groups.js';
+import { registerInit } from './init.js';
+import { registerMigrate } from './migrate.js';
 import { registerServe } from './serve.js';
+import { registerTokens } from './tokens.js';
+import { registerUsers } from './users.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
@@ -7,7 +13,14 @@ export async function main(argv: string[]): Promise<void> {
     .name('portcullis')
     .description('Authenticating and authorizing gateway for MCP servers')
     .option('-c, --config <file>', 'config file (default: $PORTCULLIS_CONFIG)')
+    .option('--json', 'machine-readable JSON output')
     .showHelpAfterError();
   registerServe(program);
+  registerInit(program);
+  registerCheckConfig(program);
+  registerMigrate(program);
+  registerUsers(program);
+  registerTokens(program);
+  registerGroups(program);
   await program.parseAsync(argv);
 }

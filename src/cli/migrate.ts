@@ -1,0 +1,31 @@
+import { type Command } from 'commander';
+import { redactUrl } from '../config/index.js';
+import { migrate, openDb } from '../store/index.js';
+import { configFrom, describeError, fail, output } from './common.js';
+
+/** `portcullis migrate`: apply pending migrations to the configured store. */
+export function registerMigrate(program: Command): void {
+  program
+    .command('migrate')
+    .description('apply pending database migrations to the configured store')
+    .action(async (_opts, cmd: Command) => {
+      let url: string;
+      let applied: string[];
+      try {
+        const config = configFrom(cmd);
+        url = config.storage.url;
+        const db = await openDb(url, { poolSize: 1 });
+        try {
+          ({ applied } = await migrate(db));
+        } finally {
+          await db.close();
+        }
+      } catch (e) {
+        fail(`migration failed: ${describeError(e)}`);
+      }
+      const where = url.startsWith('sqlite:') ? url : redactUrl(url);
+      output(cmd, { storage: where, applied }, () =>
+        applied.length ? `applied ${applied.length} migration(s) to ${where}:\n${applied.map((m) => `  ${m}`).join('\n')}` : `${where} is up to date; nothing to apply`,
+      );
+    });
+}
