@@ -2,6 +2,7 @@ import { uuid } from '../lib/crypto.js';
 import { nowIso } from '../lib/time.js';
 import { type Logger } from '../http/logger.js';
 import { type Store } from '../store/index.js';
+import { publicAuditEvent } from './format.js';
 import { type AuditEvent, type AuditSink } from './types.js';
 
 export interface AuditLogOptions {
@@ -13,9 +14,11 @@ export interface AuditLogOptions {
 
 /**
  * Non-blocking audit writer: `record` appends to a bounded in-memory queue and
- * returns; a timer writes the queue to the store in batches. When the queue is
- * full the event is counted in `dropped` and a warning is logged (rate-limited),
- * never silently lost.
+ * returns; a timer writes the queue to the store in batches (and, with
+ * `audit.stdout`, as JSON lines to stdout, whatever the store write does).
+ * When the queue is full the event is counted in `dropped` (and the
+ * `portcullis_audit_dropped_total` metric through `onDrop`) and a warning is
+ * logged (at most every 10 s), never silently lost.
  */
 export class AuditLog implements AuditSink {
   private queue: (AuditEvent & { id: string; ts: string })[] = [];
@@ -24,8 +27,8 @@ export class AuditLog implements AuditSink {
   private lastDropWarning = 0;
   dropped = 0;
   written = 0;
-  /** Called for each dropped event (metrics hook). */
-  onDrop: () => void = () => {};
+  /** Called with the number of events lost (metrics hook). */
+  onDrop: (count: number) => void = () => {};
 
   constructor(
     private readonly store: Store,
@@ -44,7 +47,7 @@ export class AuditLog implements AuditSink {
     if (!this.opts.enabled) return;
     if (this.queue.length >= this.opts.queueSize) {
       this.dropped++;
-      this.onDrop();
+      this.onDrop(1);
       const t = Date.now();
       if (t - this.lastDropWarning > 10_000) {
         this.lastDropWarning = t;
@@ -63,12 +66,19 @@ export class AuditLog implements AuditSink {
     const batch = this.queue;
     this.queue = [];
     this.flushing = (async () => {
+      if (this.opts.stdout) {
+        try {
+          this.stdoutWrite(batch.map((e) => JSON.stringify({ type: 'audit', ...publicAuditEvent(e) })).join('\n') + '\n');
+        } catch (err) {
+          this.logger.error({ err }, 'failed to write audit events to stdout');
+        }
+      }
       try {
         await this.store.audit.insertMany(batch);
         this.written += batch.length;
-        if (this.opts.stdout) for (const e of batch) this.stdoutWrite(JSON.stringify({ type: 'audit', ...e }) + '\n');
       } catch (err) {
         this.dropped += batch.length;
+        this.onDrop(batch.length);
         this.logger.error({ err, lost: batch.length }, 'failed to write audit events');
       }
     })();

@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   insufficient_scope: { status: 403, title: 'Forbidden', doc: "The token's scopes do not allow this operation." },
   origin_not_allowed: { status: 403, title: 'Forbidden', doc: 'The `Origin` header is present and not in `server.allowed_origins`.' },
   registration_closed: { status: 403, title: 'Forbidden', doc: 'Self-registration is disabled by `auth.registration`.' },
+  scope_not_grantable: { status: 403, title: 'Forbidden', doc: "The requested token scopes, servers, rate limit or expiry exceed what the caller may grant (the `admin` scope needs an admin; a scoped credential grants at most its own rights)." },
+  token_widening: { status: 403, title: 'Forbidden', doc: "A PATCH tried to widen an API token (add scopes or servers, raise or remove its rate limit as a non-admin); tokens can only be narrowed." },
   last_admin: { status: 409, title: 'Conflict', doc: 'The change would leave the gateway without an enabled admin.' },
   // 404
   not_found: { status: 404, title: 'Not Found', doc: 'The resource does not exist or the caller may not see it.' },

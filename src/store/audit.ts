@@ -1,7 +1,57 @@
 import { type AuditEvent } from '../audit/types.js';
 import { type Db } from './db.js';
-import { toJson } from './json.js';
+import { fromJson, toJson } from './json.js';
 import { type AuditEventsTable } from './schema.js';
+
+/** A stored audit event as read back. */
+export interface AuditRecord {
+  id: string;
+  ts: string;
+  action: string;
+  actor: string | null;
+  actorType: string | null;
+  tokenId: string | null;
+  server: string | null;
+  method: string | null;
+  tool: string | null;
+  decision: string | null;
+  status: number | null;
+  latencyMs: number | null;
+  ip: string | null;
+  detail: Record<string, unknown> | null;
+}
+
+export interface AuditQuery {
+  actor?: string;
+  server?: string;
+  /** Exact action names, or `prefix.*` for a family (`token.*`). */
+  actions?: string[];
+  decision?: 'allow' | 'deny';
+  /** Inclusive lower bound, ISO-8601. */
+  since?: string;
+  /** Exclusive upper bound, ISO-8601. */
+  until?: string;
+  /** Continue after this (ts, id), newest first. */
+  after?: { ts: string; id: string };
+  limit: number;
+}
+
+const fromRow = (r: AuditEventsTable): AuditRecord => ({
+  id: r.id,
+  ts: r.ts,
+  action: r.action,
+  actor: r.actor,
+  actorType: r.actor_type,
+  tokenId: r.token_id,
+  server: r.server,
+  method: r.method,
+  tool: r.tool,
+  decision: r.decision,
+  status: r.status === null ? null : Number(r.status),
+  latencyMs: r.latency_ms === null ? null : Number(r.latency_ms),
+  ip: r.ip,
+  detail: fromJson<Record<string, unknown> | null>(r.detail, null),
+});
 
 export class AuditStore {
   constructor(private readonly db: Db) {}
@@ -25,5 +75,38 @@ export class AuditStore {
       detail: e.detail ? toJson(e.detail) : null,
     }));
     for (let i = 0; i < rows.length; i += 200) await this.db.kysely.insertInto('audit_events').values(rows.slice(i, i + 200)).execute();
+  }
+
+  /** Events matching every given filter, newest first (ts desc, id desc); keyset-paginated. */
+  async query(q: AuditQuery): Promise<AuditRecord[]> {
+    let sel = this.db.kysely.selectFrom('audit_events').selectAll();
+    if (q.actor !== undefined) sel = sel.where('actor', '=', q.actor);
+    if (q.server !== undefined) sel = sel.where('server', '=', q.server);
+    if (q.decision !== undefined) sel = sel.where('decision', '=', q.decision);
+    if (q.since !== undefined) sel = sel.where('ts', '>=', q.since);
+    if (q.until !== undefined) sel = sel.where('ts', '<', q.until);
+    if (q.actions?.length) {
+      const exact = q.actions.filter((a) => !a.endsWith('.*'));
+      const prefixes = q.actions.filter((a) => a.endsWith('.*')).map((a) => a.slice(0, -1));
+      sel = sel.where((eb) =>
+        eb.or([
+          ...(exact.length ? [eb('action', 'in', exact)] : []),
+          // Action names are [a-z_.]; the prefix has no LIKE wildcards to escape.
+          ...prefixes.map((p) => eb('action', 'like', `${p}%`)),
+        ]),
+      );
+    }
+    if (q.after) {
+      const { ts, id } = q.after;
+      sel = sel.where((eb) => eb.or([eb('ts', '<', ts), eb.and([eb('ts', '=', ts), eb('id', '<', id)])]));
+    }
+    const rows = await sel.orderBy('ts', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
+    return rows.map(fromRow);
+  }
+
+  /** Delete events older than `before` (ISO-8601); returns how many. */
+  async prune(before: string): Promise<number> {
+    const r = await this.db.kysely.deleteFrom('audit_events').where('ts', '<', before).executeTakeFirst();
+    return Number(r.numDeletedRows ?? 0n);
   }
 }

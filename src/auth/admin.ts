@@ -1,0 +1,83 @@
+/**
+ * Who is asking, for the administration services (API tokens, users, groups).
+ * The HTTP layer builds a Caller from the authenticated Principal; the CLI acts
+ * as the built-in `system` caller (full rights, like an admin with an
+ * unrestricted credential). Plain values only; no HTTP here.
+ */
+import { type AuditEvent, type AuditSink } from '../audit/types.js';
+import { type Role } from '../config/schema.js';
+import { type Bus } from '../lib/bus.js';
+import { type Store } from '../store/index.js';
+import { hasScope, type AuthMethod, type Principal, type Scope } from './principal.js';
+
+export interface Caller {
+  /** Principal id (user UUID, `sa:<client_id>`, `<provider>:<subject>`) or `cli`. */
+  id: string;
+  type: Principal['type'] | 'system';
+  role: Role;
+  /** How the caller authenticated; null for the CLI. */
+  method: AuthMethod | null;
+  /** Scopes of the caller's credential; null = unrestricted. */
+  scopes: readonly Scope[] | null;
+  /** Server restriction of the caller's credential; null = none. */
+  servers: readonly string[] | null;
+  /** Rate limit of the caller's credential (API tokens), if any. */
+  rateLimitPerHour: number | null;
+  /** Expiry of the caller's credential, epoch ms, if any. */
+  expiresAt: number | null;
+  tokenId: string | null;
+  ip: string | null;
+}
+
+export function callerFromPrincipal(p: Principal, ip: string | null): Caller {
+  return {
+    id: p.id,
+    type: p.type,
+    role: p.role,
+    method: p.method,
+    scopes: p.scopes,
+    servers: p.servers,
+    rateLimitPerHour: p.rateLimitPerHour,
+    expiresAt: p.expiresAt,
+    tokenId: p.tokenId,
+    ip,
+  };
+}
+
+/** The local CLI: it already holds the store, so it acts with full rights. */
+export const SYSTEM_CALLER: Caller = Object.freeze({
+  id: 'cli',
+  type: 'system',
+  role: 'admin',
+  method: null,
+  scopes: null,
+  servers: null,
+  rateLimitPerHour: null,
+  expiresAt: null,
+  tokenId: null,
+  ip: null,
+}) as Caller;
+
+/** Admin rights need the admin role and, on a scoped credential, the `admin` scope. */
+export const isAdminCaller = (c: Caller): boolean => c.role === 'admin' && hasScope(c, 'admin');
+
+/** Audit fields identifying the caller. */
+export function auditActor(c: Caller): Pick<AuditEvent, 'actor' | 'actorType' | 'tokenId' | 'ip'> {
+  return { actor: c.id, actorType: c.type, tokenId: c.tokenId, ip: c.ip };
+}
+
+/** Ends login sessions of a user (SessionService implements it). */
+export interface SessionRevoker {
+  revokeAllSessions(userId: string): Promise<void>;
+}
+
+/** Collaborators shared by the administration services. */
+export interface AdminDeps {
+  store: Store;
+  /** Cache invalidation: every change is published so the next request sees it. */
+  bus: Bus;
+  audit: AuditSink;
+  sessions: SessionRevoker;
+  /** Writes pending API-token usage counters (so reads are current). */
+  usage?: { flush(): Promise<void> };
+}

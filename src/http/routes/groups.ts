@@ -1,0 +1,35 @@
+import { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { type Services } from '../../app.js';
+import { callerFromPrincipal } from '../../auth/admin.js';
+import { createGroupSchema, GroupAdminService, updateGroupSchema } from '../../auth/group-admin.js';
+import { principalOf, requireAccess } from '../middleware/authenticate.js';
+import { parseBody } from '../validate.js';
+
+const nameParam = (req: FastifyRequest) => (req.params as { name: string }).name;
+
+/** /api/v1/groups — groups and their grants (admin writes, viewer reads; config-file groups are read-only). */
+export async function groupRoutes(app: FastifyInstance, s: Services): Promise<void> {
+  const groups = new GroupAdminService({ store: s.store, bus: s.bus, audit: s.audit, sessions: s.sessions, usage: s.usage });
+  const read = { preHandler: [s.authenticate, requireAccess('viewer', 'api:read')] };
+  const write = { preHandler: [s.authenticate, requireAccess('admin', 'api:write')] };
+  const caller = (req: FastifyRequest) => callerFromPrincipal(principalOf(req), req.ip);
+
+  app.get('/api/v1/groups', read, async () => ({ groups: await groups.list() }));
+
+  app.get('/api/v1/groups/:name', read, async (req) => groups.get(nameParam(req)));
+
+  app.post('/api/v1/groups', write, async (req, reply) => {
+    const b = parseBody(createGroupSchema, req.body);
+    return reply.code(201).send(await groups.create(caller(req), b));
+  });
+
+  app.put('/api/v1/groups/:name', write, async (req) => {
+    const b = parseBody(updateGroupSchema, req.body);
+    return groups.update(caller(req), nameParam(req), b);
+  });
+
+  app.delete('/api/v1/groups/:name', write, async (req, reply) => {
+    await groups.delete(caller(req), nameParam(req));
+    return reply.code(204).send();
+  });
+}

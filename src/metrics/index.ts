@@ -1,0 +1,2 @@
+export { Metrics, MCP_METHODS, AUTH_BUCKETS, UPSTREAM_BUCKETS, type McpOutcome } from './metrics.js';
+export { instrumentAuthenticator, presentedMethod } from './instrument-auth.js';

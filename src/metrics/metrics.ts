@@ -1,0 +1,121 @@
+/**
+ * Prometheus metrics (SPEC §7). Each app owns one Registry (never prom-client's
+ * global one), so several apps can live in one process (tests, benchmarks).
+ * Every label has a bounded set of values: methods are the known MCP methods
+ * or `other`, servers are the names the gateway resolved (capped), reasons are
+ * error-registry codes.
+ */
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { RATE_DIMENSIONS, type RateDimension } from '../ratelimit/index.js';
+
+/** Seconds; from 25 µs (a cached-token check) to 1 s (a slow remote introspection). */
+export const AUTH_BUCKETS = [0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+/** Seconds; loopback hops (~100 µs) up to long tool calls. */
+export const UPSTREAM_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+/** MCP methods that get their own label value; anything else is `other`. */
+export const MCP_METHODS: ReadonlySet<string> = new Set([
+  'initialize',
+  'ping',
+  'tools/list',
+  'tools/call',
+  'resources/list',
+  'resources/read',
+  'resources/templates/list',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'prompts/list',
+  'prompts/get',
+  'completion/complete',
+  'logging/setLevel',
+  'roots/list',
+  'sampling/createMessage',
+  'elicitation/create',
+  'notifications/initialized',
+  'notifications/cancelled',
+  'notifications/progress',
+  'notifications/roots/list_changed',
+  // HTTP-level operations of the Streamable HTTP transport
+  'stream',
+  'session/delete',
+  'batch',
+]);
+
+/** Outcome of one MCP request, as counted in portcullis_mcp_requests_total. */
+export type McpOutcome = 'ok' | 'denied' | 'unauthenticated' | 'rate_limited' | 'invalid' | 'upstream_error' | 'timeout' | 'error';
+
+export const AUTH_FAILURE_METHODS = ['api_token', 'jwt', 'bearer', 'mtls', 'none'] as const;
+
+const MAX_SERVER_LABELS = 1000;
+
+export class Metrics {
+  readonly registry: Registry;
+  readonly authSuccess: Counter<'method'>;
+  readonly authFailure: Counter<'method' | 'reason'>;
+  readonly authDuration: Histogram<never>;
+  readonly mcpRequests: Counter<'server' | 'method' | 'outcome'>;
+  readonly upstreamDuration: Histogram<'server'>;
+  readonly rateLimited: Counter<'dimension'>;
+  readonly auditDropped: Counter<never>;
+  private readonly servers = new Set<string>();
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [(this.registry = new Registry())];
+    this.authSuccess = new Counter({ name: 'portcullis_auth_success_total', help: 'Successful authentications, by credential method.', labelNames: ['method'], registers });
+    this.authFailure = new Counter({
+      name: 'portcullis_auth_failure_total',
+      help: 'Failed authentications, by credential method and error code.',
+      labelNames: ['method', 'reason'],
+      registers,
+    });
+    this.authDuration = new Histogram({ name: 'portcullis_auth_duration_seconds', help: 'Time spent authenticating a request.', buckets: AUTH_BUCKETS, registers });
+    this.mcpRequests = new Counter({
+      name: 'portcullis_mcp_requests_total',
+      help: 'MCP requests, by server, JSON-RPC method and outcome.',
+      labelNames: ['server', 'method', 'outcome'],
+      registers,
+    });
+    this.upstreamDuration = new Histogram({
+      name: 'portcullis_upstream_duration_seconds',
+      help: 'Time from forwarding a request upstream to its response (headers for streams).',
+      labelNames: ['server'],
+      buckets: UPSTREAM_BUCKETS,
+      registers,
+    });
+    this.rateLimited = new Counter({ name: 'portcullis_rate_limited_total', help: 'Requests refused by a rate limit, by dimension.', labelNames: ['dimension'], registers });
+    this.auditDropped = new Counter({ name: 'portcullis_audit_dropped_total', help: 'Audit events lost because the queue was full or the store write failed.', registers });
+    for (const d of [...RATE_DIMENSIONS, 'login']) this.rateLimited.inc({ dimension: d }, 0);
+    this.auditDropped.inc(0);
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: '' });
+  }
+
+  /** Bounded server label: the resolved name, `unknown` when none, `other` past the cap. */
+  serverLabel(server: string | null | undefined): string {
+    if (!server) return 'unknown';
+    if (this.servers.has(server)) return server;
+    if (this.servers.size >= MAX_SERVER_LABELS) return 'other';
+    this.servers.add(server);
+    return server;
+  }
+
+  /** Count one MCP request (a batch counts each element, or once as `batch`). */
+  mcpRequest(server: string | null | undefined, method: string | null | undefined, outcome: McpOutcome): void {
+    this.mcpRequests.inc({ server: this.serverLabel(server), method: method && MCP_METHODS.has(method) ? method : 'other', outcome });
+  }
+
+  observeUpstream(server: string, seconds: number): void {
+    this.upstreamDuration.observe({ server: this.serverLabel(server) }, seconds);
+  }
+
+  rateLimitHit(dimension: RateDimension | 'login'): void {
+    this.rateLimited.inc({ dimension });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  close(): void {
+    this.registry.clear();
+  }
+}
