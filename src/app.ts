@@ -15,6 +15,7 @@ import { type Config } from './config/index.js';
 import { type Bus } from './lib/bus.js';
 import { Lifecycle, openCluster, type RedisConnections } from './cluster/index.js';
 import { createHttpServer } from './http/server.js';
+import { httpsOptions, watchTlsFiles, type SecureContextTarget } from './http/tls.js';
 import { createLogger, type Logger } from './http/logger.js';
 import { makeAuthenticate } from './http/middleware/authenticate.js';
 import { registerRoutes } from './http/routes/index.js';
@@ -120,7 +121,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     credentials: () => services.credentials,
   });
 
-  const http = createHttpServer({ logger, bodyLimit: config.server.body_limit });
+  const tls = config.server.tls;
+  const http = createHttpServer({ logger, bodyLimit: config.server.body_limit, https: tls ? httpsOptions(tls) : null });
+  if (tls) closers.push(watchTlsFiles(http.server as unknown as SecureContextTarget, tls, logger));
   lifecycle.track(http.server);
   await registerRoutes(http, services);
 

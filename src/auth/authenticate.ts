@@ -19,6 +19,8 @@ export interface CredentialInput {
   queryCredential: boolean;
   /** Verified TLS client certificate, when the connection has one (mTLS providers). */
   peerCertificate?: { subject: string; fingerprint256: string; raw?: Buffer } | null;
+  /** A client certificate was presented but failed TLS verification (possible with client_auth: request); it never authenticates. */
+  peerCertificateRejected?: boolean;
 }
 
 /**
@@ -106,6 +108,7 @@ export class Authenticator {
         }
         throw new GatewayError('invalid_token', { detail: 'The client certificate is not allowed' });
       }
+      if (input.peerCertificateRejected) throw invalidToken('The client certificate could not be verified');
       throw unauthenticated();
     }
     if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw invalidToken();

@@ -8,6 +8,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { type z } from 'zod';
 import { configSchema, issueMessage, type JwtProviderDef, type ParsedConfig } from './schema.js';
+import { compileSubjectPattern, DnSyntaxError } from '../lib/distinguished-name.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -93,8 +94,6 @@ export const ENV_OVERRIDES: { env: string; path: string[]; kind: 'string' | 'por
  * refused, never silently ignored. Remove an entry when the feature lands.
  */
 export const NOT_SUPPORTED: { path: string; when: (raw: Record<string, any>) => boolean }[] = [
-  { path: 'auth.providers (type: mtls)', when: (r) => Array.isArray(r.auth?.providers) && r.auth.providers.some((p: any) => p?.type === 'mtls') },
-  { path: 'server.tls', when: (r) => r.server?.tls !== undefined },
   { path: 'rate_limits', when: (r) => r.rate_limits !== undefined && Object.keys(r.rate_limits ?? {}).length > 0 },
 ];
 
@@ -199,7 +198,25 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (t.client_ca_file) t.client_ca_file = resolvePath(configDir, t.client_ca_file);
     if (t.crl_file) t.crl_file = resolvePath(configDir, t.crl_file);
     if (t.client_auth !== 'none' && !t.client_ca_file) problems.push('server.tls.client_ca_file: required when client_auth is request or require');
+    if (t.client_auth === 'none' && t.client_ca_file) problems.push('server.tls.client_ca_file: only used with client_auth request or require');
+    if (t.client_auth === 'none' && t.crl_file) problems.push('server.tls.crl_file: only used with client_auth request or require');
+    for (const k of ['cert_file', 'key_file', 'client_ca_file', 'crl_file'] as const) {
+      const f = t[k];
+      if (f && !existsSync(f)) problems.push(`server.tls.${k}: file not found: ${f}`);
+    }
   }
+  cfg.auth.providers.forEach((p, i) => {
+    if (p.type !== 'mtls') return;
+    if (!cfg.server.tls || cfg.server.tls.client_auth === 'none')
+      problems.push(`auth.providers[${i}]: an mtls provider needs server.tls with client_auth request or require`);
+    p.allowed_subjects.forEach((pat, j) => {
+      try {
+        compileSubjectPattern(pat);
+      } catch (e) {
+        problems.push(`auth.providers[${i}].allowed_subjects[${j}]: ${e instanceof DnSyntaxError ? e.message : 'invalid subject pattern'}`);
+      }
+    });
+  });
   if (cfg.auth.signing) {
     const s = cfg.auth.signing;
     if (s.algorithm !== 'HS256' && !s.private_key_file) problems.push('auth.signing.private_key_file: required for asymmetric algorithms');

@@ -5,6 +5,7 @@ import { CredentialStore } from './credentials.js';
 import { GroupStore } from './groups.js';
 import { McpSessionStore } from './mcp-sessions.js';
 import { RefreshTokenStore } from './refresh-tokens.js';
+import { ServiceAccountStore } from './service-accounts.js';
 import { ServerStore } from './servers.js';
 import { SettingsStore } from './settings.js';
 import { UserStore } from './users.js';
@@ -14,6 +15,7 @@ export { type UserRecord, type NewUser, UniqueViolation, isUniqueViolation } fro
 export { type GroupRecord } from './groups.js';
 export { type ApiTokenRecord } from './api-tokens.js';
 export { type RefreshTokenRecord } from './refresh-tokens.js';
+export { type ServiceAccountRecord } from './service-accounts.js';
 export { type ServerRecord } from './servers.js';
 export { type McpSessionRecord } from './mcp-sessions.js';
 export { type CredentialRecord } from './credentials.js';
@@ -26,6 +28,7 @@ export class Store {
   readonly refreshTokens: RefreshTokenStore;
   readonly apiTokens: ApiTokenStore;
   readonly audit: AuditStore;
+  readonly serviceAccounts: ServiceAccountStore;
   readonly servers: ServerStore;
   readonly mcpSessions: McpSessionStore;
   readonly credentials: CredentialStore;
@@ -37,6 +40,7 @@ export class Store {
     this.refreshTokens = new RefreshTokenStore(db);
     this.apiTokens = new ApiTokenStore(db);
     this.audit = new AuditStore(db);
+    this.serviceAccounts = new ServiceAccountStore(db);
     this.servers = new ServerStore(db);
     this.mcpSessions = new McpSessionStore(db);
     this.credentials = new CredentialStore(db);

@@ -1,5 +1,6 @@
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type Authenticator, type CredentialInput } from '../../auth/authenticate.js';
+import { certificateSubject } from '../../auth/providers/mtls.js';
 import { hasScope, type Principal, type Scope } from '../../auth/principal.js';
 import { type UsageRecorder } from '../../auth/usage.js';
 import { type Role } from '../../config/schema.js';
@@ -30,25 +31,27 @@ export function credentialInput(req: FastifyRequest): CredentialInput {
     if (name.length === 13 && name.toLowerCase() === 'authorization') authorization.push(raw[i + 1]);
   }
   const apiKey = req.headers['x-api-key'];
-  const socket = req.raw.socket as { authorized?: boolean; getPeerCertificate?: (d?: boolean) => { subject?: Record<string, string | string[]>; fingerprint256?: string; raw?: Buffer } };
+  // Only the TLS layer's verdict counts: a certificate identity exists only on
+  // an `authorized` socket; no header (X-Client-Cert, X-SSL-Client-DN, ...) is read.
+  const socket = req.raw.socket as { authorized?: boolean; getPeerCertificate?: () => { fingerprint256?: string; raw?: Buffer } };
   let peerCertificate: CredentialInput['peerCertificate'] = null;
-  if (socket.authorized && typeof socket.getPeerCertificate === 'function') {
+  let peerCertificateRejected = false;
+  if (typeof socket.getPeerCertificate === 'function') {
     const c = socket.getPeerCertificate();
-    if (c && c.subject && c.fingerprint256) peerCertificate = { subject: formatSubject(c.subject), fingerprint256: c.fingerprint256, raw: c.raw };
+    if (c?.raw && c.fingerprint256) {
+      // RFC 4514 subject from the DER certificate (escaped, multi-valued RDNs kept).
+      const subject = socket.authorized === true ? certificateSubject(c.raw, c.fingerprint256) : null;
+      if (subject) peerCertificate = { subject, fingerprint256: c.fingerprint256, raw: c.raw };
+      else peerCertificateRejected = true;
+    }
   }
   return {
     authorization,
     apiKey: Array.isArray(apiKey) ? apiKey.join(',') : apiKey,
     queryCredential: queryHasCredential(req.url),
     peerCertificate,
+    peerCertificateRejected,
   };
-}
-
-/** `CN=x, O=y` style rendering of a certificate subject. */
-export function formatSubject(subject: Record<string, string | string[]>): string {
-  return Object.entries(subject)
-    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
-    .join(', ');
 }
 
 /** 401 challenge for the management API (the MCP route adds resource metadata). */
