@@ -35,6 +35,7 @@ const CODE_MAP: Partial<Record<string, number>> = {
   upstream_unavailable: JSONRPC.UPSTREAM_ERROR,
   upstream_timeout: JSONRPC.UPSTREAM_TIMEOUT,
   session_not_found: JSONRPC.SESSION_NOT_FOUND,
+  validation_failed: JSONRPC.INVALID_PARAMS,
 };
 
 export function jsonRpcError(id: JsonRpcId, code: number, message: string, data?: unknown): JsonRpcErrorBody {
@@ -43,9 +44,18 @@ export function jsonRpcError(id: JsonRpcId, code: number, message: string, data?
   return body;
 }
 
+/** Codes without an explicit mapping follow their HTTP status class: a client error is never reported as -32603. */
+function byStatus(status: number): number {
+  if (status === 401) return JSONRPC.UNAUTHORIZED;
+  if (status === 403) return JSONRPC.FORBIDDEN;
+  if (status === 429) return JSONRPC.RATE_LIMITED;
+  if (status >= 400 && status < 500) return JSONRPC.INVALID_REQUEST;
+  return JSONRPC.INTERNAL_ERROR;
+}
+
 /** JSON-RPC error body for a GatewayError; 5xx never carry internals. */
 export function toJsonRpc(err: GatewayError, id: JsonRpcId = null): JsonRpcErrorBody {
-  const code = CODE_MAP[err.code] ?? (err.status === 401 ? JSONRPC.UNAUTHORIZED : JSONRPC.INTERNAL_ERROR);
+  const code = CODE_MAP[err.code] ?? byStatus(err.status);
   const message = err.status >= 500 && err.code === 'internal_error' ? 'Internal error' : err.message;
   return jsonRpcError(id, code, message, { code: err.code });
 }
