@@ -71,8 +71,7 @@ export class Lifecycle {
     let streamsClosed = 0;
     for (const res of this.inflight) {
       const req = this.requests.get(res);
-      const type = String(res.getHeader('content-type') ?? '');
-      if (req?.method === 'GET' && res.headersSent && type.startsWith('text/event-stream')) {
+      if (req?.method === 'GET' && res.headersSent && isEventStream(res)) {
         streamsClosed++;
         res.end();
       }
@@ -99,4 +98,16 @@ export class Lifecycle {
     }
     return { forced, streamsClosed, durationMs: Date.now() - started };
   }
+}
+
+/**
+ * Whether a response already sent is an event stream. Headers passed to
+ * writeHead() are not visible through getHeader(), so the header block Node
+ * wrote (`_header`) is consulted too.
+ */
+function isEventStream(res: ServerResponse): boolean {
+  const type = res.getHeader('content-type');
+  if (type !== undefined) return String(type).toLowerCase().startsWith('text/event-stream');
+  const head = (res as unknown as { _header?: string | null })._header;
+  return typeof head === 'string' && /\r\ncontent-type:[ \t]*text\/event-stream/i.test(head);
 }
