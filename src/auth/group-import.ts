@@ -53,6 +53,12 @@ export function parseGroupDocument(doc: unknown): GroupDef[] {
       continue;
     }
     const seed = 'scope_name' in value;
+    const rawName = (value as Record<string, unknown>)[seed ? 'scope_name' : 'name'];
+    if (typeof rawName === 'string') {
+      const first = seen.get(rawName);
+      if (first !== undefined) problems.push(`${formatPath([...path, seed ? 'scope_name' : 'name'])}: duplicate group name ${rawName} (also at ${first})`);
+      else seen.set(rawName, where);
+    }
     const r = seed ? seedGroup.safeParse(value) : groupSchema.safeParse(value);
     if (!r.success) {
       problems.push(...formatZodIssues(r.error.issues.map((i) => ({ ...i, path: [...path, ...i.path] }))));
@@ -64,10 +70,6 @@ export function parseGroupDocument(doc: unknown): GroupDef[] {
           return { name: s.scope_name, description: s.description, grants: s.servers.map((g) => ({ server: g.server_name, tools: g.tools, access_level: g.access_level })) };
         })()
       : (r.data as GroupDef);
-    const nameField = `${where === '(root)' ? '' : where + '.'}${seed ? 'scope_name' : 'name'}`;
-    const first = seen.get(def.name);
-    if (first !== undefined) problems.push(`${nameField}: duplicate group name ${def.name} (also at ${first})`);
-    else seen.set(def.name, where);
     out.push(def);
   }
   if (problems.length) throw new GroupImportError(problems);
