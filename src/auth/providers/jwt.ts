@@ -124,7 +124,7 @@ export class JwtProvider {
       }));
     } catch (e) {
       if (e instanceof joseErrors.JWTExpired) throw tokenExpired();
-      if (e instanceof joseErrors.JWKSTimeout || (e instanceof Error && !(e instanceof joseErrors.JOSEError)) || isJwksFetchError(e))
+      if (e instanceof joseErrors.JWKSTimeout || e instanceof joseErrors.JWKSInvalid || isJwksFetchError(e) || !(e instanceof joseErrors.JOSEError))
         throw invalidToken('The token could not be verified: the issuer keys are unavailable', e);
       throw invalidToken('The access token is invalid', e);
     }
@@ -298,7 +298,7 @@ function jwksFetcher(def: JwtProviderDef, onRotation: () => void): FetchImplemen
           known = ids;
         }
         failedAt = 0;
-      } else failedAt = Date.now();
+      } else throw new JwksFetchError(`JWKS endpoint answered HTTP ${res.statusCode}`);
       return new Response(text, { status: res.statusCode, headers: { 'content-type': 'application/json' } });
     } catch (e) {
       failedAt = Date.now();
