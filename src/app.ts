@@ -19,8 +19,14 @@ import { httpsOptions, watchTlsFiles, type SecureContextTarget } from './http/tl
 import { createLogger, type Logger } from './http/logger.js';
 import { makeAuthenticate } from './http/middleware/authenticate.js';
 import { registerRoutes } from './http/routes/index.js';
+import { makeClientIpResolver, makeTrustFn, type ClientIpResolver } from './http/client-ip.js';
+import { installRateLimits, rateLimitHooks, withRateLimits } from './http/middleware/rate-limit.js';
+import { AuditRetention } from './audit/retention.js';
+import { Metrics, instrumentAuthenticator } from './metrics/index.js';
+import { RateLimits, redisLimiterFactory } from './ratelimit/index.js';
 import { type Store } from './store/index.js';
 import { ServerRegistry, UpstreamManager, type UpstreamCredentials } from './proxy/index.js';
+import { CredentialService } from './proxy/user-credentials.js';
 
 export interface AppDeps {
   config: Config;
@@ -57,12 +63,21 @@ export interface Services {
   auditLog: AuditLog;
   limiterFactory: LimiterFactory;
   authenticate: ReturnType<typeof makeAuthenticate>;
+  /** Prometheus registry and series of this app (src/metrics). */
+  metrics: Metrics;
+  /** Request rate limits (rate_limits.*); the HTTP steps are in http/middleware/rate-limit.ts. */
+  rateLimits: RateLimits;
+  /** Client address of a request (X-Forwarded-For only from server.trusted_proxies). */
+  clientIp: ClientIpResolver;
+  auditRetention: AuditRetention;
   /** MCP servers: config file (read-only) plus runtime-defined ones. */
   registry: ServerRegistry;
   /** Upstream pools, stdio processes, status, start/stop, discovery. */
   upstreams: UpstreamManager;
   /** Per-user upstream credentials hook; installed by the credentials feature (null = none). */
   credentials: UpstreamCredentials | null;
+  /** Per-user upstream credentials, encrypted at rest (the same object as `credentials`). */
+  userCredentials: CredentialService;
   /** Hooks run on close, last registered first. */
   onClose: (fn: () => Promise<void> | void) => void;
 }
@@ -79,7 +94,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const cluster = await openCluster(config, logger, { bus: deps.bus, redis: deps.redis, replicaId: deps.replicaId });
   const bus = cluster.bus;
   const lifecycle = new Lifecycle();
-  const limiterFactory = deps.limiterFactory ?? memoryLimiterFactory;
+  // Rate limits and login throttling share one store: Redis when configured (all replicas), else memory.
+  const limiterFactory = deps.limiterFactory ?? (cluster.redis ? redisLimiterFactory(cluster.redis.client, cluster.redis.keyPrefix) : memoryLimiterFactory);
+  const metrics = new Metrics();
+  const clientIp = makeClientIpResolver(config.server.trusted_proxies);
   const closers: (() => Promise<void> | void)[] = [];
 
   await store.groups.syncFromConfig(config.groups);
@@ -92,8 +110,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     onKeyRotation: (provider) => logger.info({ provider }, 'jwt provider keys rotated; verified-token cache cleared'),
   });
   auth.useExternalVerifiers(external.verifiers);
+  instrumentAuthenticator(auth, metrics);
   closers.push(() => external.close());
-  const throttle = new LoginThrottle(config.auth.login_throttle, limiterFactory);
+  const throttle = new LoginThrottle(config.auth.login_throttle, limiterFactory, (e) => {
+    metrics.rateLimitHit('login');
+    auditLog.record({ action: 'rate_limit.hit', actorType: 'anonymous', ip: e.ip, status: 429, detail: { dimension: `login_${e.scope}`, retry_after_s: Math.max(1, Math.ceil(e.retryAfterMs / 1000)) } });
+  });
   const sessions = new SessionService(config, store, signer, bus, throttle, auth.tokenIssuer, auth.tokenAudience);
   const usage = new UsageRecorder(store, 2_000, (e) => logger.error({ err: e }, 'failed to write token usage'));
   usage.start();
@@ -103,15 +125,23 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     queueSize: config.audit.queue_size,
     flushIntervalMs: config.audit.flush_interval,
   });
+  auditLog.onDrop = (n) => metrics.auditDropped.inc(n);
   auditLog.start();
+  const auditRetention = new AuditRetention(store, config.audit.retention, logger);
+  if (config.audit.enabled) auditRetention.start();
+  const rateLimits = new RateLimits(config.rate_limits, limiterFactory, rateLimitHooks(auditLog, metrics, logger));
 
   const registry = await ServerRegistry.create(config, store, bus, logger);
+  const userCredentials = await CredentialService.create(config, store, bus, logger);
+  closers.push(() => userCredentials.close());
   const services: Services = {
     config, store, logger, bus, replicaId: cluster.replicaId, redis: cluster.redis, lifecycle, signer, cache, auth, sessions, usage, audit: auditLog, auditLog, limiterFactory,
-    authenticate: makeAuthenticate(auth, usage),
+    authenticate: withRateLimits(makeAuthenticate(auth, usage), rateLimits, clientIp),
+    metrics, rateLimits, clientIp, auditRetention,
     registry,
     upstreams: undefined as unknown as UpstreamManager,
-    credentials: null,
+    credentials: userCredentials,
+    userCredentials,
     onClose: (fn) => closers.push(fn),
   };
   services.upstreams = new UpstreamManager({
@@ -122,9 +152,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   const tls = config.server.tls;
-  const http = createHttpServer({ logger, bodyLimit: config.server.body_limit, https: tls ? httpsOptions(tls) : null });
+  const http = createHttpServer({
+    logger, bodyLimit: config.server.body_limit, https: tls ? httpsOptions(tls) : null,
+    trustProxy: clientIp.trusted.size ? makeTrustFn(clientIp.trusted) : false,
+  });
   if (tls) closers.push(watchTlsFiles(http.server as unknown as SecureContextTarget, tls, logger));
   lifecycle.track(http.server);
+  installRateLimits(http, rateLimits, clientIp);
   await registerRoutes(http, services);
 
   return {
@@ -136,7 +170,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       registry.close();
       for (const fn of closers.reverse()) await fn();
       await usage.close();
+      await auditRetention.close();
       await auditLog.close();
+      metrics.close();
       cache.close();
       await cluster.close();
     },

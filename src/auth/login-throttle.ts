@@ -19,7 +19,12 @@ export class LoginThrottle {
   private readonly perAccount: RateLimiterAbstract;
   private readonly perIp: RateLimiterAbstract;
 
-  constructor(rules: { per_account: ThrottleRule; per_ip: ThrottleRule }, factory: LimiterFactory = memoryLimiterFactory) {
+  constructor(
+    rules: { per_account: ThrottleRule; per_ip: ThrottleRule },
+    factory: LimiterFactory = memoryLimiterFactory,
+    /** Told about every refused attempt (audit `rate_limit.hit`, metrics). */
+    private readonly onThrottled: (e: { scope: 'account' | 'ip'; ip: string; retryAfterMs: number }) => void = () => {},
+  ) {
     this.perAccount = factory({ keyPrefix: 'login_acct', points: rules.per_account.requests, duration: Math.ceil(rules.per_account.per / 1000) });
     this.perIp = factory({ keyPrefix: 'login_ip', points: rules.per_ip.requests, duration: Math.ceil(rules.per_ip.per / 1000) });
   }
@@ -33,6 +38,7 @@ export class LoginThrottle {
     ];
     const wait = Math.max(...blocked);
     if (wait > 0) {
+      this.onThrottled({ scope: blocked[0] >= blocked[1] ? 'account' : 'ip', ip, retryAfterMs: wait });
       throw new GatewayError('login_throttled', {
         detail: 'Too many failed login attempts; try again later',
         headers: { 'Retry-After': String(Math.max(1, Math.ceil(wait / 1000))) },

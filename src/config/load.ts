@@ -94,7 +94,6 @@ export const ENV_OVERRIDES: { env: string; path: string[]; kind: 'string' | 'por
  * refused, never silently ignored. Remove an entry when the feature lands.
  */
 export const NOT_SUPPORTED: { path: string; when: (raw: Record<string, any>) => boolean }[] = [
-  { path: 'rate_limits', when: (r) => r.rate_limits !== undefined && Object.keys(r.rate_limits ?? {}).length > 0 },
 ];
 
 export function loadConfig(opts: LoadOptions = {}): Config {

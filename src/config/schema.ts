@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isCidr } from '../lib/cidr.js';
 import { parseDuration, parseSize } from '../lib/duration.js';
 import { ENCRYPTION_KEY_HINT, parseEncryptionKey } from '../lib/secretbox.js';
 
@@ -202,6 +203,8 @@ export type StaticProviderDef = z.infer<typeof staticProvider>;
 export type MtlsProviderDef = z.infer<typeof mtlsProvider>;
 
 const rateRule = z.strictObject({ requests: z.number().int().min(1), per: duration() });
+/** An IPv4/IPv6 address or CIDR block (`10.0.0.0/8`, `fd00::/8`, `192.0.2.7`). */
+const cidr = () => z.string().refine(isCidr, 'must be an IP address or CIDR block (e.g. 10.0.0.0/8 or fd00::/8)');
 
 export const configSchema = z.strictObject({
   server: z
@@ -211,7 +214,7 @@ export const configSchema = z.strictObject({
       public_url: httpUrl().optional(),
       allowed_origins: z.array(z.string()).default([]),
       body_limit: size().default(4 * 1024 * 1024),
-      trusted_proxies: z.array(z.string()).default([]),
+      trusted_proxies: z.array(cidr()).default([]),
       shutdown_timeout: duration().default(10_000),
       tls: z
         .strictObject({
@@ -276,10 +279,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       per_ip: rateRule.optional(),
       per_user: rateRule.optional(),
-      per_group: z.record(z.string(), rateRule).optional(),
+      per_group: z.record(groupName(), rateRule).optional(),
       per_token: z.strictObject({ default_per_hour: z.number().int().min(1) }).optional(),
       global: rateRule.optional(),
-      exempt: z.array(z.string()).default([]),
+      exempt: z.array(cidr()).default([]),
     })
     .prefault({}),
   audit: z

@@ -5,7 +5,8 @@ import { type Logger } from './logger.js';
 export interface HttpOptions {
   logger: Logger;
   bodyLimit: number;
-  trustProxy?: boolean | string[];
+  /** Trusted-proxy rule for `req.ip` (a function from http/client-ip.ts, or CIDRs). */
+  trustProxy?: boolean | string[] | ((address: string, hop: number) => boolean);
   https?: import('node:https').ServerOptions | null;
 }
 

@@ -1,12 +1,15 @@
 import { type FastifyInstance } from 'fastify';
 import { type Services } from '../../app.js';
+import { auditRoutes } from './audit.js';
 import { authRoutes } from './auth.js';
-import { healthRoutes } from './health.js';
 import { metricsRoutes } from './metrics.js';
 import { groupRoutes } from './groups.js';
-import { wellKnownRoutes } from './well-known.js';
+import { healthRoutes } from './health.js';
+import { serverCredentialRoutes } from './server-credentials.js';
+import { serverRoutes } from './servers.js';
 import { tokenRoutes } from './tokens.js';
 import { userRoutes } from './users.js';
+import { wellKnownRoutes } from './well-known.js';
 
 /** Every route group. Each feature adds its registration here. */
 export async function registerRoutes(app: FastifyInstance, s: Services): Promise<void> {
@@ -14,9 +17,11 @@ export async function registerRoutes(app: FastifyInstance, s: Services): Promise
   await healthRoutes(app, s, readinessChecks);
   await wellKnownRoutes(app, s);
   await authRoutes(app, s);
-}
   await tokenRoutes(app, s);
   await userRoutes(app, s);
   await groupRoutes(app, s);
   await auditRoutes(app, s);
   await metricsRoutes(app, s);
+  await serverRoutes(app, s);
+  await serverCredentialRoutes(app, s);
+}
