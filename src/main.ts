@@ -4,7 +4,7 @@
 import { buildApp, type App, type AppDeps } from './app.js';
 import { configWarnings, type Config } from './config/index.js';
 import { createLogger, type Logger } from './http/logger.js';
-import { openStore } from './store/index.js';
+import { migrate, openStore } from './store/index.js';
 
 export interface RunningGateway {
   app: App;
@@ -14,9 +14,12 @@ export interface RunningGateway {
 
 export async function startGateway(config: Config, opts: { logger?: Logger; extra?: Partial<AppDeps> } = {}): Promise<RunningGateway> {
   const logger = opts.logger ?? createLogger(config.logging.level);
-  const store = await openStore(config.storage.url, { poolSize: config.storage.pool_size });
+  const store = await openStore(config.storage.url, { poolSize: config.storage.pool_size, migrate: false });
   let app: App;
   try {
+    // Kysely's migrator holds a lock (an advisory lock on PostgreSQL): replicas starting together migrate once.
+    const { applied } = await migrate(store.db);
+    if (applied.length) logger.info({ applied }, 'database migrated');
     app = await buildApp({ config, store, logger, ...opts.extra });
   } catch (e) {
     await store.close();

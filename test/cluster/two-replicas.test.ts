@@ -1,0 +1,151 @@
+/**
+ * Two real gateway processes on one PostgreSQL database and one Redis behave
+ * as one gateway: what is changed through replica A applies on replica B
+ * within 1 s. Both start at the same moment on a fresh database.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { CodeMigrationProvider } from '../../src/store/migrations/index.js';
+import { createPgDatabase, REDIS_URL, type TestDb } from '../helpers/db.js';
+import { api, startGatewayProcess, waitFor, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
+
+const PROPAGATION_MS = 1_000;
+
+describe('two replicas on PostgreSQL + Redis', () => {
+  let db: TestDb;
+  let cfg: ReturnType<typeof writeConfig>;
+  let a: GatewayProcess;
+  let b: GatewayProcess;
+  let admin: string;
+
+  beforeAll(async () => {
+    db = await createPgDatabase();
+    cfg = writeConfig({
+      // Both replicas sit behind one public URL (the load balancer's): tokens name it as issuer.
+      server: { host: '127.0.0.1', port: 0, public_url: 'http://127.0.0.1:18080', shutdown_timeout: '5s' },
+      storage: { url: db.url, pool_size: 4 },
+      redis: { url: REDIS_URL, key_prefix: `pcl-2r-${randomBytes(6).toString('hex')}:` },
+      logging: { level: 'info' },
+    });
+    // the same moment, on an empty database
+    [a, b] = await Promise.all([startGatewayProcess(cfg.file), startGatewayProcess(cfg.file)]);
+    const reg = await api(a.url, 'POST', '/api/v1/auth/register', { body: { email: 'admin@example.com', password: 'correct horse battery' } });
+    expect(reg.status).toBe(201);
+    admin = reg.body.token;
+  }, 60_000);
+
+  afterAll(async () => {
+    const codes = await Promise.all([a?.stop(), b?.stop()]);
+    await db?.drop();
+    cfg?.cleanup();
+    expect(codes).toEqual([0, 0]);
+  });
+
+  it('both replicas came up on a fresh database; the migrations ran exactly once', async () => {
+    for (const r of [a, b]) {
+      const ready = await api(r.url, 'GET', '/readyz');
+      expect(ready.status).toBe(200);
+      expect(ready.body.checks).toEqual({ store: 'ok', redis: 'ok' });
+    }
+    const expected = Object.keys(await new CodeMigrationProvider().getMigrations()).sort();
+    const migrated = [a, b].filter((r) => r.output.some((l) => l.includes('database migrated')));
+    expect(migrated).toHaveLength(1);
+    const line = JSON.parse(migrated[0].output.find((l) => l.includes('database migrated'))!);
+    expect([...line.applied].sort()).toEqual(expected);
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    const rows = (await c.query('select name from kysely_migration order by name')).rows.map((r: { name: string }) => r.name);
+    await c.end();
+    expect(rows).toEqual(expected);
+  });
+
+  it("an access token issued by A is accepted by B (shared signing secret and issuer)", async () => {
+    const me = await api(b.url, 'GET', '/api/v1/auth/me', { token: admin });
+    expect(me.status).toBe(200);
+    expect(me.body.email).toBe('admin@example.com');
+  });
+
+  it('an API token revoked on A is refused on B within 1 s', async () => {
+    const created = await api(a.url, 'POST', '/api/v1/auth/tokens', { token: admin, body: { name: 'ci' } });
+    expect(created.status).toBe(201);
+    const secret: string = created.body.token;
+    // B has it cached now
+    expect((await api(b.url, 'GET', '/api/v1/auth/me', { token: secret })).status).toBe(200);
+    expect((await api(b.url, 'GET', '/api/v1/auth/me', { token: secret })).status).toBe(200);
+    const t0 = Date.now();
+    expect((await api(a.url, 'DELETE', `/api/v1/auth/tokens/${created.body.api_token.id}`, { token: admin })).status).toBe(204);
+    await waitFor(async () => (await api(b.url, 'GET', '/api/v1/auth/me', { token: secret })).status === 401, PROPAGATION_MS);
+    expect(Date.now() - t0).toBeLessThan(PROPAGATION_MS);
+    const refused = await api(b.url, 'GET', '/api/v1/auth/me', { token: secret });
+    expect(refused.body.code).toBe('invalid_token');
+  });
+
+  it('an API token rotated on A: the old secret is refused and the new one accepted on B within 1 s', async () => {
+    const created = await api(a.url, 'POST', '/api/v1/auth/tokens', { token: admin, body: { name: 'rotating' } });
+    const old: string = created.body.token;
+    expect((await api(b.url, 'GET', '/api/v1/auth/me', { token: old })).status).toBe(200);
+    const t0 = Date.now();
+    const rotated = await api(a.url, 'POST', `/api/v1/auth/tokens/${created.body.api_token.id}/rotate`, { token: admin });
+    expect(rotated.status).toBe(200);
+    await waitFor(async () => (await api(b.url, 'GET', '/api/v1/auth/me', { token: old })).status === 401, PROPAGATION_MS);
+    expect(Date.now() - t0).toBeLessThan(PROPAGATION_MS);
+    expect((await api(b.url, 'GET', '/api/v1/auth/me', { token: rotated.body.token })).status).toBe(200);
+  });
+
+  it("a user's role and group change made on A applies on B within 1 s", async () => {
+    const u = await api(a.url, 'POST', '/api/v1/users', { token: admin, body: { email: 'dev@example.com', password: 'another good password' } });
+    expect(u.status).toBe(201);
+    const userId: string = u.body.id ?? u.body.user?.id;
+    const login = await api(a.url, 'POST', '/api/v1/auth/login', { body: { email: 'dev@example.com', password: 'another good password' } });
+    expect(login.status).toBe(200);
+    const jwt: string = login.body.token;
+    const before = await api(b.url, 'GET', '/api/v1/auth/me', { token: jwt });
+    expect(before.body).toMatchObject({ role: 'user', groups: [] });
+    // a plain user may not list users on B
+    expect((await api(b.url, 'GET', '/api/v1/users', { token: jwt })).status).toBe(403);
+
+    const group = await api(a.url, 'POST', '/api/v1/groups', { token: admin, body: { name: 'eng', description: 'Engineering', grants: [] } });
+    expect(group.status).toBe(201);
+    const t0 = Date.now();
+    const put = await api(a.url, 'PUT', `/api/v1/users/${userId}`, { token: admin, body: { role: 'viewer', groups: ['eng'] } });
+    expect(put.status).toBe(200);
+    await waitFor(async () => {
+      const me = await api(b.url, 'GET', '/api/v1/auth/me', { token: jwt });
+      return me.body.role === 'viewer' && JSON.stringify(me.body.groups) === '["eng"]';
+    }, PROPAGATION_MS);
+    expect(Date.now() - t0).toBeLessThan(PROPAGATION_MS);
+    // the same token now carries viewer rights on B
+    expect((await api(b.url, 'GET', '/api/v1/users', { token: jwt })).status).toBe(200);
+  });
+
+  it('a user disabled on A is refused on B within 1 s (API token and access token alike)', async () => {
+    const u = await api(a.url, 'POST', '/api/v1/users', { token: admin, body: { email: 'leaver@example.com', password: 'yet another password' } });
+    const userId: string = u.body.id ?? u.body.user?.id;
+    const jwt: string = (await api(a.url, 'POST', '/api/v1/auth/login', { body: { email: 'leaver@example.com', password: 'yet another password' } })).body.token;
+    const apiToken: string = (await api(a.url, 'POST', '/api/v1/auth/tokens', { token: jwt, body: { name: 'laptop' } })).body.token;
+    expect((await api(b.url, 'GET', '/api/v1/auth/me', { token: jwt })).status).toBe(200);
+    expect((await api(b.url, 'GET', '/api/v1/auth/me', { token: apiToken })).status).toBe(200);
+    const t0 = Date.now();
+    expect((await api(a.url, 'PUT', `/api/v1/users/${userId}`, { token: admin, body: { disabled: true } })).status).toBe(200);
+    await waitFor(async () => {
+      const [viaJwt, viaApi] = await Promise.all([
+        api(b.url, 'GET', '/api/v1/auth/me', { token: jwt }),
+        api(b.url, 'GET', '/api/v1/auth/me', { token: apiToken }),
+      ]);
+      return viaJwt.status === 401 && viaApi.status === 401;
+    }, PROPAGATION_MS);
+    expect(Date.now() - t0).toBeLessThan(PROPAGATION_MS);
+    expect((await api(b.url, 'GET', '/api/v1/auth/me', { token: apiToken })).body.code).toBe('user_disabled');
+  });
+
+  it('logout on A kills the access token on B within 1 s', async () => {
+    const login = await api(a.url, 'POST', '/api/v1/auth/login', { body: { email: 'admin@example.com', password: 'correct horse battery' } });
+    const jwt: string = login.body.token;
+    expect((await api(b.url, 'GET', '/api/v1/auth/me', { token: jwt })).status).toBe(200);
+    const t0 = Date.now();
+    expect((await api(a.url, 'POST', '/api/v1/auth/logout', { token: jwt })).status).toBe(204);
+    await waitFor(async () => (await api(b.url, 'GET', '/api/v1/auth/me', { token: jwt })).status === 401, PROPAGATION_MS);
+    expect(Date.now() - t0).toBeLessThan(PROPAGATION_MS);
+  });
+});
