@@ -32,7 +32,14 @@ export function validateRuntimeServer(input: unknown): RuntimeServerValidation {
     return { ok: false, issues: [{ field: 'command', message: 'stdio servers can only be defined in the config file' }] };
   const r = remoteServerSchema.safeParse(input);
   if (r.success) return { ok: true, server: r.data };
-  return { ok: false, issues: r.error.issues.map((i: z.core.$ZodIssue) => ({ field: i.path.map(String).join('.') || '(root)', message: i.message })) };
+  return {
+    ok: false,
+    issues: r.error.issues.flatMap((i: z.core.$ZodIssue) =>
+      i.code === 'unrecognized_keys'
+        ? i.keys.map((k) => ({ field: [...i.path, k].map(String).join('.'), message: 'unknown field' }))
+        : [{ field: i.path.map(String).join('.') || '(root)', message: i.message }],
+    ),
+  };
 }
 
 export type RegistryChange = { name: string; kind: 'added' | 'changed' | 'removed' };
