@@ -6,6 +6,7 @@ import { Authenticator } from './auth/authenticate.js';
 import { IdentityCache } from './auth/identity-cache.js';
 import { LoginThrottle, memoryLimiterFactory, type LimiterFactory } from './auth/login-throttle.js';
 import { SessionService } from './auth/sessions.js';
+import { ServiceAccountDirectory } from './auth/service-accounts.js';
 import { Signer } from './auth/signing.js';
 import { UsageRecorder } from './auth/usage.js';
 import { buildExternalVerifiers } from './auth/providers/index.js';
@@ -110,6 +111,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     onKeyRotation: (provider) => logger.info({ provider }, 'jwt provider keys rotated; verified-token cache cleared'),
   });
   auth.useExternalVerifiers(external.verifiers);
+  const serviceAccounts = new ServiceAccountDirectory(store, bus);
+  auth.useServiceAccounts(serviceAccounts);
+  closers.push(() => serviceAccounts.close());
   instrumentAuthenticator(auth, metrics);
   closers.push(() => external.close());
   const throttle = new LoginThrottle(config.auth.login_throttle, limiterFactory, (e) => {

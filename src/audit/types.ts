@@ -29,6 +29,7 @@ export type AuditAction =
   | 'server.discover'
   | 'server.credentials'
   | 'service_account.create'
+  | 'service_account.update'
   | 'service_account.delete'
   | 'service_account.rotate'
   | 'oauth.token'

@@ -3,6 +3,8 @@ import { type Services } from '../../app.js';
 import { auditRoutes } from './audit.js';
 import { authRoutes } from './auth.js';
 import { metricsRoutes } from './metrics.js';
+import { oauthRoutes } from './oauth.js';
+import { serviceAccountRoutes } from './service-accounts.js';
 import { groupRoutes } from './groups.js';
 import { healthRoutes } from './health.js';
 import { serverCredentialRoutes } from './server-credentials.js';
@@ -20,6 +22,8 @@ export async function registerRoutes(app: FastifyInstance, s: Services): Promise
   await tokenRoutes(app, s);
   await userRoutes(app, s);
   await groupRoutes(app, s);
+  await serviceAccountRoutes(app, s);
+  await oauthRoutes(app, s);
   await auditRoutes(app, s);
   await metricsRoutes(app, s);
   await serverRoutes(app, s);

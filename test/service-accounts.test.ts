@@ -1,0 +1,133 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS } from './helpers/db.js';
+import { bearer, register, startTestApp, type TestApp } from './helpers/app.js';
+import { basicAuth, clientCredentialsToken, createServiceAccount, tokenRequest } from './helpers/service-accounts.js';
+
+describe.each(BACKENDS)('service accounts (%s)', (backend) => {
+  let t: TestApp;
+  let admin: string;
+  let user: string;
+  const secrets: string[] = [];
+
+  beforeAll(async () => {
+    t = await startTestApp({ backend, config: { groups: [{ name: 'ci', grants: [{ server: '*', tools: ['*'], access_level: 'read' }] }] } });
+    admin = (await register(t, 'admin@example.com')).token;
+    user = (await register(t, 'user@example.com')).token;
+  });
+  afterAll(async () => t.close());
+
+  it('an admin creates one: client_id sa_…, a pcs_ secret with at least 128 bits, shown once', async () => {
+    const r = await t.inject({ method: 'POST', url: '/api/v1/service-accounts', headers: bearer(admin), payload: { name: 'ci-runner', groups: ['ci', 'ci'], description: 'CI' } });
+    expect(r.statusCode).toBe(201);
+    expect(r.headers['cache-control']).toBe('no-store');
+    const b = r.json();
+    expect(b.client_id).toMatch(/^sa_[0-9a-f]{24}$/);
+    expect(b.client_secret).toMatch(/^pcs_[A-Za-z0-9_-]{43}$/);
+    expect(b).toMatchObject({ name: 'ci-runner', groups: ['ci'], description: 'CI' });
+    secrets.push(b.client_secret);
+
+    const list = await t.inject({ method: 'GET', url: '/api/v1/service-accounts', headers: bearer(admin) });
+    expect(list.statusCode).toBe(200);
+    expect(list.json().service_accounts).toEqual([expect.objectContaining({ client_id: b.client_id, name: 'ci-runner', groups: ['ci'] })]);
+    expect(list.body).not.toContain(b.client_secret);
+    expect(list.body).not.toContain('argon2');
+    expect(list.body).not.toContain('client_secret');
+    const one = await t.inject({ method: 'GET', url: `/api/v1/service-accounts/${b.client_id}`, headers: bearer(admin) });
+    expect(one.statusCode).toBe(200);
+    expect(one.body).not.toContain('secret');
+  });
+
+  it('names are unique; bodies are validated', async () => {
+    const dup = await t.inject({ method: 'POST', url: '/api/v1/service-accounts', headers: bearer(admin), payload: { name: 'ci-runner', groups: [] } });
+    expect(dup.statusCode).toBe(409);
+    expect(dup.json().code).toBe('conflict');
+    const bad = await t.inject({ method: 'POST', url: '/api/v1/service-accounts', headers: bearer(admin), payload: { name: 'bad name!', groups: 'ci' } });
+    expect(bad.statusCode).toBe(422);
+    expect(bad.json().errors.map((e: { field: string }) => e.field).sort()).toEqual(['groups', 'name']);
+  });
+
+  it('only admins manage service accounts', async () => {
+    const anon = await t.inject({ method: 'GET', url: '/api/v1/service-accounts' });
+    expect(anon.statusCode).toBe(401);
+    for (const [method, url] of [
+      ['GET', '/api/v1/service-accounts'],
+      ['POST', '/api/v1/service-accounts'],
+      ['DELETE', '/api/v1/service-accounts/sa_000000000000000000000000'],
+      ['POST', '/api/v1/service-accounts/sa_000000000000000000000000/rotate-secret'],
+    ] as const) {
+      const r = await t.inject({ method, url, headers: bearer(user), ...(method === 'POST' && !url.endsWith('secret') ? { payload: { name: 'x', groups: [] } } : {}) });
+      expect(r.statusCode, `${method} ${url}`).toBe(403);
+      expect(r.json().code).toBe('forbidden');
+    }
+    const missing = await t.inject({ method: 'DELETE', url: '/api/v1/service-accounts/sa_000000000000000000000000', headers: bearer(admin) });
+    expect(missing.statusCode).toBe(404);
+  });
+
+  it('a client_credentials token authenticates as the account with its current groups', async () => {
+    const sa = await createServiceAccount(t, admin, { name: 'reporter', groups: ['ci'] });
+    secrets.push(sa.client_secret);
+    const token = await clientCredentialsToken(t, sa.client_id, sa.client_secret);
+    const me = await t.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(token) });
+    expect(me.statusCode).toBe(200);
+    expect(me.json()).toMatchObject({
+      id: `sa:${sa.client_id}`,
+      type: 'service_account',
+      username: 'reporter',
+      role: 'user',
+      groups: ['ci'],
+      auth: { method: 'client_credentials', scopes: ['mcp:read', 'mcp:execute', 'api:read', 'api:write'] },
+    });
+    // the token carries no admin rights, whatever it asks for
+    const list = await t.inject({ method: 'GET', url: '/api/v1/service-accounts', headers: bearer(token) });
+    expect(list.statusCode).toBe(403);
+
+    // a group change applies to the very next request with the same token
+    const upd = await t.inject({ method: 'PUT', url: `/api/v1/service-accounts/${sa.client_id}`, headers: bearer(admin), payload: { groups: ['ops', 'ci'] } });
+    expect(upd.statusCode).toBe(200);
+    const me2 = await t.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(token) });
+    expect(me2.json().groups).toEqual(['ops', 'ci']);
+  });
+
+  it('deleting the account kills its tokens on the next request', async () => {
+    const sa = await createServiceAccount(t, admin, { name: 'doomed', groups: ['ci'] });
+    secrets.push(sa.client_secret);
+    const token = await clientCredentialsToken(t, sa.client_id, sa.client_secret);
+    expect((await t.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(token) })).statusCode).toBe(200);
+    const del = await t.inject({ method: 'DELETE', url: `/api/v1/service-accounts/${sa.client_id}`, headers: bearer(admin) });
+    expect(del.statusCode).toBe(204);
+    const after = await t.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(token) });
+    expect(after.statusCode).toBe(401);
+    expect(after.json().code).toBe('user_disabled');
+    expect(after.headers['www-authenticate']).toContain('error="invalid_token"');
+    const again = await tokenRequest(t, { grant_type: 'client_credentials' }, basicAuth(sa.client_id, sa.client_secret));
+    expect(again.statusCode).toBe(401);
+    expect(again.json().error).toBe('invalid_client');
+  });
+
+  it('rotating the secret: the new one works, the old one is refused at once', async () => {
+    const sa = await createServiceAccount(t, admin, { name: 'rotator', groups: [] });
+    const rot = await t.inject({ method: 'POST', url: `/api/v1/service-accounts/${sa.client_id}/rotate-secret`, headers: bearer(admin) });
+    expect(rot.statusCode).toBe(200);
+    expect(rot.headers['cache-control']).toBe('no-store');
+    const fresh = rot.json().client_secret as string;
+    expect(fresh).toMatch(/^pcs_/);
+    expect(fresh).not.toBe(sa.client_secret);
+    secrets.push(sa.client_secret, fresh);
+    const old = await tokenRequest(t, { grant_type: 'client_credentials' }, basicAuth(sa.client_id, sa.client_secret));
+    expect(old.statusCode).toBe(401);
+    expect(old.json().error).toBe('invalid_client');
+    expect(typeof (await clientCredentialsToken(t, sa.client_id, fresh))).toBe('string');
+  });
+
+  it('changes are audited and no secret reaches the audit log or the logs', async () => {
+    await t.app.services.audit.flush();
+    const rows = await t.store.db.kysely.selectFrom('audit_events').selectAll().where('action', 'like', 'service_account.%').execute();
+    expect(new Set(rows.map((r) => r.action))).toEqual(new Set(['service_account.create', 'service_account.update', 'service_account.delete', 'service_account.rotate']));
+    const tokens = await t.store.db.kysely.selectFrom('audit_events').selectAll().where('action', '=', 'oauth.token').execute();
+    expect(tokens.some((r) => r.status === 200 && r.actor_type === 'service_account')).toBe(true);
+    expect(tokens.some((r) => r.status === 401)).toBe(true);
+    const all = JSON.stringify(await t.store.db.kysely.selectFrom('audit_events').selectAll().execute()) + t.logs.join('');
+    expect(secrets.length).toBeGreaterThan(3);
+    for (const s of secrets) expect(all).not.toContain(s);
+  });
+});
