@@ -302,3 +302,31 @@ describe.each(BACKENDS)('API tokens (%s)', (backend) => {
     expect(t.logs.join('')).not.toContain(tok.token);
   });
 });
+
+describe('API tokens and the configured per-token default rate', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ config: { rate_limits: { per_token: { default_per_hour: 1000 } } } });
+  });
+  afterAll(async () => t?.close());
+
+  it('non-admins cannot give a token more than the default; admins can', async () => {
+    const admin = await register(t, 'admin@example.com');
+    const user = await register(t, 'user@example.com');
+    const post = (auth: Record<string, string>, payload: Record<string, unknown>) => t.inject({ method: 'POST', url: '/api/v1/auth/tokens', headers: auth, payload });
+    const over = await post(bearer(user.token), { name: 'fast', rate_limit_per_hour: 2000 });
+    expect(over.statusCode).toBe(403);
+    expect(over.json().code).toBe('scope_not_grantable');
+    expect((await post(bearer(user.token), { name: 'slow', rate_limit_per_hour: 500 })).statusCode).toBe(201);
+    expect((await post(bearer(admin.token), { name: 'fast', rate_limit_per_hour: 2000 })).statusCode).toBe(201);
+
+    const dflt = (await post(bearer(user.token), { name: 'default' })).json();
+    const patch = (rate: number, auth = bearer(user.token)) =>
+      t.inject({ method: 'PATCH', url: `/api/v1/auth/tokens/${dflt.api_token.id}`, headers: auth, payload: { rate_limit_per_hour: rate } });
+    const raise = await patch(2000);
+    expect(raise.statusCode).toBe(403);
+    expect(raise.json().code).toBe('token_widening');
+    expect((await patch(1000)).statusCode).toBe(200);
+    expect((await patch(2000, bearer(admin.token))).statusCode).toBe(200);
+  });
+});

@@ -80,4 +80,9 @@ export interface AdminDeps {
   sessions: SessionRevoker;
   /** Writes pending API-token usage counters (so reads are current). */
   usage?: { flush(): Promise<void> };
+  /**
+   * `rate_limits.per_token.default_per_hour`: the budget of a token without
+   * its own limit. Non-admins cannot give a token more than this.
+   */
+  tokenDefaultRatePerHour?: number | null;
 }

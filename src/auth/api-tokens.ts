@@ -125,6 +125,9 @@ export class ApiTokenService {
     let rate = input.rate_limit_per_hour ?? c.rateLimitPerHour;
     if (c.rateLimitPerHour !== null && rate !== null && rate > c.rateLimitPerHour)
       throw notGrantable(`rate_limit_per_hour cannot exceed the ${c.rateLimitPerHour}/hour of the credential making this request`);
+    const dflt = this.deps.tokenDefaultRatePerHour ?? null;
+    if (dflt !== null && rate !== null && rate > dflt && c.type !== 'system' && !isAdminCaller(c))
+      throw notGrantable(`rate_limit_per_hour: only an admin can set more than the default ${dflt}/hour`);
     rate ??= null;
 
     let expiresMs = input.expires_in_days !== undefined ? now() + input.expires_in_days * 86_400_000 : null;
@@ -210,7 +213,9 @@ export class ApiTokenService {
     }
     if (input.rate_limit_per_hour !== undefined) {
       const next = input.rate_limit_per_hour;
-      const raises = next === null ? rec.rateLimitPerHour !== null : rec.rateLimitPerHour !== null && next > rec.rateLimitPerHour;
+      // A token without its own limit has the configured default (or none).
+      const current = rec.rateLimitPerHour ?? this.deps.tokenDefaultRatePerHour ?? null;
+      const raises = next === null ? rec.rateLimitPerHour !== null : current !== null && next > current;
       if (raises && !admin) throw widening('rate_limit_per_hour: only an admin can raise or remove a token\'s rate limit');
       if (c.rateLimitPerHour !== null && (next === null || next > c.rateLimitPerHour))
         throw notGrantable(`rate_limit_per_hour cannot exceed the ${c.rateLimitPerHour}/hour of the credential making this request`);

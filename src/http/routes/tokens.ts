@@ -15,7 +15,14 @@ const idParam = (req: FastifyRequest) => (req.params as { id: string }).id;
 
 /** /api/v1/auth/tokens — API tokens of the caller (admins: of anybody). */
 export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<void> {
-  const tokens = new ApiTokenService({ store: s.store, bus: s.bus, audit: s.audit, sessions: s.sessions, usage: s.usage });
+  const tokens = new ApiTokenService({
+    store: s.store,
+    bus: s.bus,
+    audit: s.audit,
+    sessions: s.sessions,
+    usage: s.usage,
+    tokenDefaultRatePerHour: s.config.rate_limits.per_token?.default_per_hour ?? null,
+  });
   const read = { preHandler: [s.authenticate, requireAccess('user', 'api:read')] };
   const write = { preHandler: [s.authenticate, requireAccess('user', 'api:write')] };
   const caller = (req: FastifyRequest) => callerFromPrincipal(principalOf(req), req.ip);
