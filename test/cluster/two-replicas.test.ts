@@ -139,6 +139,22 @@ describe('two replicas on PostgreSQL + Redis', () => {
     expect((await api(b.url, 'GET', '/api/v1/auth/me', { token: apiToken })).body.code).toBe('user_disabled');
   });
 
+  it("an API token's rate limit counts requests on both replicas together", async () => {
+    const created = await api(a.url, 'POST', '/api/v1/auth/tokens', { token: admin, body: { name: 'limited', rate_limit_per_hour: 4 } });
+    expect(created.status).toBe(201);
+    const secret: string = created.body.token;
+    const statuses: number[] = [];
+    for (const r of [a, b, a, b]) statuses.push((await api(r.url, 'GET', '/api/v1/auth/me', { token: secret })).status);
+    expect(statuses).toEqual([200, 200, 200, 200]);
+    // the fifth request is over the budget whichever replica gets it
+    for (const r of [b, a]) {
+      const refused = await api(r.url, 'GET', '/api/v1/auth/me', { token: secret });
+      expect(refused.status).toBe(429);
+      expect(refused.body.code).toBe('rate_limited');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+  });
+
   it('logout on A kills the access token on B within 1 s', async () => {
     const login = await api(a.url, 'POST', '/api/v1/auth/login', { body: { email: 'admin@example.com', password: 'correct horse battery' } });
     const jwt: string = login.body.token;
