@@ -1,6 +1,12 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/binary.js';
 import { BACKENDS } from './helpers/db.js';
-import { bearer, register, startTestApp, type TestApp } from './helpers/app.js';
+import { buildApp } from '../src/app.js';
+import { openStore } from '../src/store/index.js';
+import { bearer, register, startTestApp, testConfig, type TestApp } from './helpers/app.js';
 import { basicAuth, clientCredentialsToken, createServiceAccount, tokenRequest } from './helpers/service-accounts.js';
 
 describe.each(BACKENDS)('service accounts (%s)', (backend) => {
@@ -131,3 +137,77 @@ describe.each(BACKENDS)('service accounts (%s)', (backend) => {
     for (const s of secrets) expect(all).not.toContain(s);
   });
 });
+
+describe('portcullis service-accounts (CLI, real binary)', () => {
+  let dir: string;
+  let configFile: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pcl-sa-cli-'));
+    configFile = join(dir, 'portcullis.yaml');
+    writeFileSync(configFile, 'storage:\n  url: sqlite:./data/p.db\nlogging:\n  level: silent\n');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const cli = (...args: string[]) => runCli(['--config', configFile, ...args], { cwd: dir });
+
+  it('create, list, set-groups, rotate-secret and delete, with --json; the secrets work at the token endpoint', async () => {
+    const created = await cli('--json', 'service-accounts', 'create', '--name', 'nightly', '--groups', 'ci,ops', '--description', 'nightly jobs');
+    expect(created.code, created.stderr).toBe(0);
+    const a = JSON.parse(created.stdout);
+    expect(a).toMatchObject({ name: 'nightly', groups: ['ci', 'ops'], description: 'nightly jobs' });
+    expect(a.client_id).toMatch(/^sa_[0-9a-f]{24}$/);
+    expect(a.client_secret).toMatch(/^pcs_/);
+
+    const human = await cli('service-accounts', 'list');
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/CLIENT_ID\s+NAME/);
+    expect(human.stdout).toContain(a.client_id);
+    const listed = await cli('--json', 'service-accounts', 'list');
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ client_id: a.client_id, name: 'nightly' })]);
+    expect(listed.stdout).not.toContain(a.client_secret);
+
+    const dup = await cli('--json', 'service-accounts', 'create', '--name', 'nightly');
+    expect(dup.code).toBe(1);
+    expect(JSON.parse(dup.stderr).error.code).toBe('conflict');
+    const bad = await cli('service-accounts', 'create', '--name', 'bad name');
+    expect(bad.code).toBe(2);
+
+    const regrouped = await cli('--json', 'service-accounts', 'set-groups', 'nightly', '--groups', 'ci');
+    expect(JSON.parse(regrouped.stdout).groups).toEqual(['ci']);
+
+    const rotated = await cli('--json', 'service-accounts', 'rotate-secret', a.client_id);
+    expect(rotated.code).toBe(0);
+    const fresh = JSON.parse(rotated.stdout).client_secret;
+    expect(fresh).not.toBe(a.client_secret);
+
+    // the gateway on the same store accepts the new secret and refuses the old one
+    const config = testConfig({ storage: { url: `sqlite:${join(dir, 'data', 'p.db')}` } });
+    const store = await openStore(config.storage.url);
+    const app = await buildApp({ config, store });
+    const gw = { inject: app.http.inject.bind(app.http) };
+    try {
+      expectStatus(await tokenRequest(gw, { grant_type: 'client_credentials' }, basicAuth(a.client_id, a.client_secret)), 401);
+      const ok = await tokenRequest(gw, { grant_type: 'client_credentials' }, basicAuth(a.client_id, fresh));
+      expectStatus(ok, 200);
+      const me = await gw.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(ok.json().access_token) });
+      expect(me.json()).toMatchObject({ id: `sa:${a.client_id}`, groups: ['ci'] });
+    } finally {
+      await app.close();
+      await store.close();
+    }
+
+    const del = await cli('service-accounts', 'delete', 'nightly');
+    expect(del.code).toBe(0);
+    expect(del.stdout).toContain(`deleted service account ${a.client_id}`);
+    const empty = await cli('--json', 'service-accounts', 'list');
+    expect(JSON.parse(empty.stdout)).toEqual([]);
+    const gone = await cli('--json', 'service-accounts', 'delete', 'nightly');
+    expect(gone.code).toBe(1);
+    expect(JSON.parse(gone.stderr).error.code).toBe('not_found');
+  });
+});
+
+function expectStatus(r: { statusCode: number; body: string }, status: number) {
+  expect(r.statusCode, r.body).toBe(status);
+}

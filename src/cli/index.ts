@@ -4,6 +4,7 @@ import { registerGroups } from './groups.js';
 import { registerInit } from './init.js';
 import { registerMigrate } from './migrate.js';
 import { registerServe } from './serve.js';
+import { registerServiceAccounts } from './service-accounts.js';
 import { registerTokens } from './tokens.js';
 import { registerUsers } from './users.js';
 
@@ -22,5 +23,6 @@ export async function main(argv: string[]): Promise<void> {
   registerUsers(program);
   registerTokens(program);
   registerGroups(program);
+  registerServiceAccounts(program);
   await program.parseAsync(argv);
 }

@@ -20,7 +20,7 @@ export const basicAuth = (id: string, secret: string) => ({
 });
 
 /** POST /oauth/token with a form body. */
-export function tokenRequest(t: TestApp, form: Record<string, string>, headers: Record<string, string> = {}) {
+export function tokenRequest(t: Pick<TestApp, 'inject'>, form: Record<string, string>, headers: Record<string, string> = {}) {
   return t.inject({
     method: 'POST',
     url: '/oauth/token',
@@ -30,7 +30,7 @@ export function tokenRequest(t: TestApp, form: Record<string, string>, headers: 
 }
 
 /** A client_credentials access token for the account (client_secret_basic). */
-export async function clientCredentialsToken(t: TestApp, id: string, secret: string, scope?: string): Promise<string> {
+export async function clientCredentialsToken(t: Pick<TestApp, 'inject'>, id: string, secret: string, scope?: string): Promise<string> {
   const r = await tokenRequest(t, { grant_type: 'client_credentials', ...(scope ? { scope } : {}) }, basicAuth(id, secret));
   if (r.statusCode !== 200) throw new Error(`token request failed: ${r.statusCode} ${r.body}`);
   return r.json().access_token;
