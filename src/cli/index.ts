@@ -4,6 +4,7 @@ import { registerGroups } from './groups.js';
 import { registerInit } from './init.js';
 import { registerMigrate } from './migrate.js';
 import { registerServe } from './serve.js';
+import { registerServers } from './servers.js';
 import { registerServiceAccounts } from './service-accounts.js';
 import { registerTokens } from './tokens.js';
 import { registerUsers } from './users.js';
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<void> {
   registerUsers(program);
   registerTokens(program);
   registerGroups(program);
+  registerServers(program);
   registerServiceAccounts(program);
   await program.parseAsync(argv);
 }

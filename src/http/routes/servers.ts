@@ -1,10 +1,11 @@
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type Services } from '../../app.js';
 import { type Principal } from '../../auth/principal.js';
-import { isStdio, roleSchema, type ServerDef } from '../../config/schema.js';
+import { roleSchema, type ServerDef } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';
 import { evaluate, visibility, type PolicyGroup, type PolicySubject } from '../../policy/index.js';
 import { validateRuntimeServer, type DiscoveredCatalog, type UpstreamStatus } from '../../proxy/index.js';
+import { serverDefinition, serverSummary, transportOf } from '../../proxy/server-view.js';
 import { ToolCatalog } from '../../proxy/tool-catalog.js';
 import { checkScope, principalOf, requireAccess, roleAllows } from '../middleware/authenticate.js';
 
@@ -46,32 +47,9 @@ export async function visibleServer(s: Services, p: Principal, name: string): Pr
   return def;
 }
 
-export function transportOf(def: ServerDef): 'streamable-http' | 'sse' | 'stdio' {
-  return isStdio(def) ? 'stdio' : def.transport;
-}
-
 function serverView(s: Services, def: ServerDef, status: UpstreamStatus | null, detailed: boolean) {
-  const base = {
-    name: def.name,
-    description: def.description ?? null,
-    transport: transportOf(def),
-    source: s.registry.source(def.name) ?? 'config',
-    endpoint: `${s.config.server.public_url}/mcp/${def.name}`,
-    status,
-  };
-  if (!detailed) return base;
-  if (isStdio(def))
-    return {
-      ...base,
-      command: def.command,
-      args: def.args,
-      env: Object.keys(def.env).sort(),
-      cwd: def.cwd ?? null,
-      timeout_ms: def.timeout,
-      idle_timeout_ms: def.idle_timeout,
-      max_processes: def.max_processes,
-    };
-  return { ...base, url: def.url, headers: Object.keys(def.headers).sort(), timeout_ms: def.timeout, connections: def.connections };
+  const base = { ...serverSummary(def, s.registry.source(def.name) ?? 'config', s.config.server.public_url), status };
+  return detailed ? { ...base, ...serverDefinition(def) } : base;
 }
 
 function statusOf(s: Services, name: string): UpstreamStatus | null {
