@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { setClock } from '../src/lib/time.js';
 import { bearer, register, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS } from './helpers/db.js';
+import { clientCredentialsToken, createServiceAccount } from './helpers/service-accounts.js';
 
 type Issued = { api_token: Record<string, any> & { id: string }; token: string };
 
@@ -328,5 +329,43 @@ describe('API tokens and the configured per-token default rate', () => {
     expect(raise.json().code).toBe('token_widening');
     expect((await patch(1000)).statusCode).toBe(200);
     expect((await patch(2000, bearer(admin.token))).statusCode).toBe(200);
+  });
+});
+
+describe('API tokens held by service accounts and external identities', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({
+      config: { auth: { providers: [{ type: 'static', name: 'dev', tokens: [{ name: 'ci-bot', token_env: 'CI_BOT_TOKEN', role: 'user', groups: ['ci'] }] }] } },
+      env: { CI_BOT_TOKEN: 'static-ci-bot-token-0123456789abcdef' },
+    });
+  });
+  afterAll(async () => t?.close());
+
+  it('a service account creates, uses, lists and revokes its own API token', async () => {
+    const admin = await register(t, 'admin@example.com');
+    const sa = await createServiceAccount(t, admin.token, { name: 'robot', groups: ['bots'] });
+    const access = await clientCredentialsToken(t, sa.client_id, sa.client_secret);
+    const made = await t.inject({ method: 'POST', url: '/api/v1/auth/tokens', headers: bearer(access), payload: { name: 'robot-key', scopes: ['mcp:read', 'api:write'] } });
+    expect(made.statusCode).toBe(201);
+    const { api_token, token } = made.json() as Issued;
+    expect(api_token).toMatchObject({ owner_type: 'service_account', owner_id: sa.client_id });
+    const v = await t.inject({ method: 'POST', url: '/api/v1/auth/tokens/validate', headers: { 'x-api-key': token } });
+    expect(v.statusCode).toBe(200);
+    expect(v.json().principal).toMatchObject({ id: `sa:${sa.client_id}`, type: 'service_account', groups: ['bots'] });
+    const list = await t.inject({ method: 'GET', url: '/api/v1/auth/tokens', headers: bearer(token) });
+    expect(list.json().tokens.map((x: { id: string }) => x.id)).toEqual([api_token.id]);
+    const del = await t.inject({ method: 'DELETE', url: `/api/v1/auth/tokens/${api_token.id}`, headers: bearer(access) });
+    expect(del.statusCode).toBe(204);
+    expect((await t.inject({ method: 'POST', url: '/api/v1/auth/tokens/validate', headers: { 'x-api-key': token } })).statusCode).toBe(401);
+  });
+
+  it('an external identity cannot hold API tokens (403 forbidden) but can validate its credential', async () => {
+    const r = await t.inject({ method: 'POST', url: '/api/v1/auth/tokens', headers: bearer('static-ci-bot-token-0123456789abcdef'), payload: { name: 'x' } });
+    expect(r.statusCode).toBe(403);
+    expect(r.json().code).toBe('forbidden');
+    const v = await t.inject({ method: 'POST', url: '/api/v1/auth/tokens/validate', headers: bearer('static-ci-bot-token-0123456789abcdef') });
+    expect(v.statusCode).toBe(200);
+    expect(v.json()).toMatchObject({ valid: true, method: 'static', principal: { type: 'external', groups: ['ci'] } });
   });
 });
