@@ -133,7 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   auditLog.start();
   const auditRetention = new AuditRetention(store, config.audit.retention, logger);
   if (config.audit.enabled) auditRetention.start();
-  const rateLimits = new RateLimits(config.rate_limits, limiterFactory, rateLimitHooks(auditLog, metrics, logger));
+  const rateLimits = new RateLimits(config.rate_limits, limiterFactory, rateLimitHooks(auditLog, metrics, logger, (name) => !!services.registry.get(name)));
 
   const registry = await ServerRegistry.create(config, store, bus, logger);
   const userCredentials = await CredentialService.create(config, store, bus, logger);

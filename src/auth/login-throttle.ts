@@ -24,9 +24,11 @@ export class LoginThrottle {
     factory: LimiterFactory = memoryLimiterFactory,
     /** Told about every refused attempt (audit `rate_limit.hit`, metrics). */
     private readonly onThrottled: (e: { scope: 'account' | 'ip'; ip: string; retryAfterMs: number }) => void = () => {},
+    /** Counter namespace, so two throttles on one shared (Redis) store never mix their keys. */
+    name = 'login',
   ) {
-    this.perAccount = factory({ keyPrefix: 'login_acct', points: rules.per_account.requests, duration: Math.ceil(rules.per_account.per / 1000) });
-    this.perIp = factory({ keyPrefix: 'login_ip', points: rules.per_ip.requests, duration: Math.ceil(rules.per_ip.per / 1000) });
+    this.perAccount = factory({ keyPrefix: `${name}_acct`, points: rules.per_account.requests, duration: Math.ceil(rules.per_account.per / 1000) });
+    this.perIp = factory({ keyPrefix: `${name}_ip`, points: rules.per_ip.requests, duration: Math.ceil(rules.per_ip.per / 1000) });
   }
 
   /** Throw 429 when the account or the IP has no attempts left. */

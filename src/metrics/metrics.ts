@@ -44,6 +44,18 @@ export const MCP_METHODS: ReadonlySet<string> = new Set([
 /** Outcome of one MCP request, as counted in portcullis_mcp_requests_total. */
 export type McpOutcome = 'ok' | 'denied' | 'unauthenticated' | 'rate_limited' | 'invalid' | 'upstream_error' | 'timeout' | 'error';
 
+/** Outcome label from a policy decision and the response status. */
+export function mcpOutcome(decision: 'allow' | 'deny' | null | undefined, status: number): McpOutcome {
+  if (decision === 'deny' || status === 403) return 'denied';
+  if (status === 401) return 'unauthenticated';
+  if (status === 429) return 'rate_limited';
+  if (status === 504) return 'timeout';
+  if (status === 502 || status === 503) return 'upstream_error';
+  if (status >= 500) return 'error';
+  if (status >= 400) return 'invalid';
+  return 'ok';
+}
+
 export const AUTH_FAILURE_METHODS = ['api_token', 'jwt', 'bearer', 'mtls', 'none'] as const;
 
 const MAX_SERVER_LABELS = 1000;
@@ -101,6 +113,16 @@ export class Metrics {
   /** Count one MCP request (a batch counts each element, or once as `batch`). */
   mcpRequest(server: string | null | undefined, method: string | null | undefined, outcome: McpOutcome): void {
     this.mcpRequests.inc({ server: this.serverLabel(server), method: method && MCP_METHODS.has(method) ? method : 'other', outcome });
+  }
+
+  /**
+   * Count one audited MCP message from what the proxy knows: the JSON-RPC
+   * method (or `GET`/`DELETE` for the stream and session end), the policy
+   * decision and the HTTP status the client got.
+   */
+  mcpResult(server: string | null | undefined, method: string | null | undefined, decision: 'allow' | 'deny' | null | undefined, status: number): void {
+    const m = method === 'GET' ? 'stream' : method === 'DELETE' ? 'session/delete' : method;
+    this.mcpRequest(server, m, mcpOutcome(decision, status));
   }
 
   observeUpstream(server: string, seconds: number): void {

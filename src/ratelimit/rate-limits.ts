@@ -40,6 +40,8 @@ export interface RateLimitHit extends RateState {
 
 export interface RateLimitHooks {
   onHit?(hit: RateLimitHit): void;
+  /** Once per refused request, with the rule reported to the client. */
+  onRefused?(hit: RateLimitHit): void;
   /** The backing store failed (the request is allowed: limits fail open). */
   onError?(err: unknown, dimension: RateDimension): void;
 }
@@ -163,7 +165,10 @@ export class RateLimits {
         tightest = o.state;
       }
     }
-    if (worst) throw rateLimited(worst);
+    if (worst) {
+      this.hooks.onRefused?.({ ...worst, ip, principal, server });
+      throw rateLimited(worst);
+    }
     return tightest;
   }
 }

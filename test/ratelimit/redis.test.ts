@@ -75,7 +75,7 @@ describe('login throttling uses the app limiter factory', () => {
     };
     const t = await startTestApp({ config: { rate_limits: { per_ip: { requests: 10, per: '1m' }, per_group: { eng: { requests: 5, per: '1m' } } } }, deps: { limiterFactory: spy } });
     try {
-      expect(made.sort()).toEqual(['login_acct', 'login_ip', 'rl_group_eng', 'rl_ip', 'rl_token']);
+      expect(made.sort()).toEqual(['login_acct', 'login_ip', 'oauth_client_acct', 'oauth_client_ip', 'rl_group_eng', 'rl_ip', 'rl_token']);
       expect(t.app.services.limiterFactory).toBe(spy);
     } finally {
       await t.close();

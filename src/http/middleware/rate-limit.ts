@@ -48,10 +48,17 @@ export function mcpServerOf(url: string): string | null {
   return SERVER_NAME_RE.test(name) ? name : null;
 }
 
-/** Audit + metrics for every hit; store failures are logged (limits fail open). */
-export function rateLimitHooks(audit: AuditSink, metrics: Metrics, logger: Logger): RateLimitHooks {
+/**
+ * Audit + metrics for every hit; a refused MCP request also counts in
+ * portcullis_mcp_requests_total (outcome rate_limited) when its server exists.
+ * Store failures are logged (limits fail open).
+ */
+export function rateLimitHooks(audit: AuditSink, metrics: Metrics, logger: Logger, isServer: (name: string) => boolean = () => false): RateLimitHooks {
   let lastError = 0;
   return {
+    onRefused(h) {
+      if (h.server && isServer(h.server)) metrics.mcpRequest(h.server, null, 'rate_limited');
+    },
     onHit(h) {
       metrics.rateLimitHit(h.dimension);
       const p = h.principal;
@@ -115,6 +122,23 @@ export function installRateLimits(app: FastifyInstance, limits: RateLimits, clie
   });
 }
 
+/**
+ * The post-authentication step on its own, for routes that authenticate
+ * themselves (the MCP route): checks the principal's budgets, sets
+ * RateLimit-* headers, throws GatewayError `rate_limited`.
+ */
+export async function applyPrincipalLimits(req: FastifyRequest, reply: FastifyReply | undefined, limits: RateLimits, clientIp: ClientIpResolver): Promise<void> {
+  if (req.rateExempt || !req.principal) return;
+  const ip = req.clientIp ?? clientIp(req.raw);
+  if (!req.clientIp && limits.isExempt(ip)) return;
+  const state = await limits.checkPrincipal(req.principal, ip, mcpServerOf(req.url));
+  if (state) {
+    const t = tighter(req.rateState ?? null, state);
+    req.rateState = t;
+    if (reply && t) applyHeaders(reply, t);
+  }
+}
+
 type Authenticate = (req: FastifyRequest, reply?: FastifyReply) => Promise<void>;
 
 /**
@@ -125,14 +149,6 @@ type Authenticate = (req: FastifyRequest, reply?: FastifyReply) => Promise<void>
 export function withRateLimits(authenticate: Authenticate, limits: RateLimits, clientIp: ClientIpResolver): Authenticate {
   return async function authenticateAndLimit(req: FastifyRequest, reply?: FastifyReply): Promise<void> {
     await authenticate(req, reply);
-    if (req.rateExempt || !req.principal) return;
-    const ip = req.clientIp ?? clientIp(req.raw);
-    if (!req.clientIp && limits.isExempt(ip)) return;
-    const state = await limits.checkPrincipal(req.principal, ip, mcpServerOf(req.url));
-    if (state) {
-      const t = tighter(req.rateState ?? null, state);
-      req.rateState = t;
-      if (reply && t) applyHeaders(reply, t);
-    }
+    await applyPrincipalLimits(req, reply, limits, clientIp);
   };
 }

@@ -107,9 +107,10 @@ function toOAuthError(e: unknown): OAuthError {
 }
 
 export async function oauthRoutes(app: FastifyInstance, s: Services): Promise<void> {
-  const throttle = new LoginThrottle(s.config.auth.login_throttle, s.limiterFactory, (e) =>
-    s.audit.record({ action: 'rate_limit.hit', actorType: 'anonymous', ip: e.ip, status: 429, detail: { dimension: `oauth_client_${e.scope}` } }),
-  );
+  const throttle = new LoginThrottle(s.config.auth.login_throttle, s.limiterFactory, (e) => {
+    s.metrics.rateLimitHit('login');
+    s.audit.record({ action: 'rate_limit.hit', actorType: 'anonymous', ip: e.ip, status: 429, detail: { dimension: `oauth_client_${e.scope}` } });
+  }, 'oauth_client');
   const clientCredentials = new ClientCredentialsGrant(s.store, s.signer, throttle, {
     issuer: s.auth.tokenIssuer,
     audience: s.auth.tokenAudience,
