@@ -2,6 +2,7 @@ import { type FastifyInstance } from 'fastify';
 import { type Services } from '../../app.js';
 import { auditRoutes } from './audit.js';
 import { authRoutes } from './auth.js';
+import { mcpRoutes } from './mcp.js';
 import { metricsRoutes } from './metrics.js';
 import { oauthRoutes } from './oauth.js';
 import { serviceAccountRoutes } from './service-accounts.js';
@@ -28,4 +29,5 @@ export async function registerRoutes(app: FastifyInstance, s: Services): Promise
   await metricsRoutes(app, s);
   await serverRoutes(app, s);
   await serverCredentialRoutes(app, s);
+  await mcpRoutes(app, s);
 }

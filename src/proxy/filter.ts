@@ -1,0 +1,156 @@
+/**
+ * Rewriting upstream responses so callers only see what they may use:
+ * list results are filtered, gateway-answered batch elements are merged in.
+ * JSON bodies are rewritten whole; SSE streams are parsed incrementally and
+ * only the events that must change are re-serialized.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import { type Visibility } from '../policy/index.js';
+import { type JsonRpcResponse } from './jsonrpc.js';
+import { formatSseEvent, SseParser } from './sse.js';
+
+export const LIST_KEYS: Readonly<Record<string, string>> = {
+  'tools/list': 'tools',
+  'resources/list': 'resources',
+  'resources/templates/list': 'resourceTemplates',
+  'prompts/list': 'prompts',
+};
+
+function keep(key: string, item: unknown, v: Visibility): boolean {
+  if (!item || typeof item !== 'object') return false;
+  const o = item as Record<string, unknown>;
+  switch (key) {
+    case 'tools':
+      return typeof o.name === 'string' && v.tool(o.name);
+    case 'resources':
+      return typeof o.uri === 'string' && v.resource(o.uri);
+    case 'resourceTemplates':
+      return typeof o.uriTemplate === 'string' && v.template(o.uriTemplate);
+    case 'prompts':
+      return typeof o.name === 'string' && v.prompt(o.name);
+  }
+  return true;
+}
+
+/**
+ * Filter one response in place when it answers a list request. `method` is
+ * the list method when known (POST); undefined filters by result shape (GET
+ * streams and resumed streams). Returns true when the message changed.
+ */
+export function filterResponse(m: JsonRpcResponse, v: Visibility, method?: string): boolean {
+  if (v.all || !m.result || typeof m.result !== 'object') return false;
+  const r = m.result as Record<string, unknown>;
+  const keys = method ? [LIST_KEYS[method]].filter(Boolean) : Object.values(LIST_KEYS).filter((k) => Array.isArray(r[k]));
+  let changed = false;
+  for (const key of keys) {
+    const items = r[key];
+    if (!Array.isArray(items)) continue;
+    const kept = items.filter((it) => keep(key, it, v));
+    if (kept.length !== items.length) {
+      r[key] = kept;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+export interface RewritePlan {
+  /** Visibility for list results. */
+  visibility: Visibility;
+  /** Request ids of list requests in this exchange → method. Empty + byShape=false → nothing to filter. */
+  listIds: ReadonlyMap<string | number, string>;
+  /** Filter any response that looks like a list result (GET streams). */
+  byShape: boolean;
+  /** Responses the gateway itself answers (denied batch elements). */
+  gatewayReplies: readonly JsonRpcResponse[];
+}
+
+function filterOne(m: unknown, plan: RewritePlan): boolean {
+  if (!m || typeof m !== 'object' || 'method' in m) return false;
+  const res = m as JsonRpcResponse;
+  if (res.id === null || res.id === undefined) return false;
+  const method = plan.listIds.get(res.id);
+  if (method) return filterResponse(res, plan.visibility, method);
+  if (plan.byShape) return filterResponse(res, plan.visibility);
+  return false;
+}
+
+/** Rewrite a complete JSON body. Returns the new bytes (or the original when unchanged). */
+export function rewriteJsonBody(body: Buffer, plan: RewritePlan, batch: boolean): Buffer {
+  if (plan.listIds.size === 0 && !plan.byShape && plan.gatewayReplies.length === 0) return body;
+  let v: unknown;
+  try {
+    v = JSON.parse(body.toString('utf8'));
+  } catch {
+    return body;
+  }
+  let changed = false;
+  const list = Array.isArray(v) ? v : [v];
+  for (const m of list) if (filterOne(m, plan)) changed = true;
+  if (plan.gatewayReplies.length) {
+    return Buffer.from(JSON.stringify([...plan.gatewayReplies, ...list]));
+  }
+  if (!changed) return body;
+  return Buffer.from(JSON.stringify(batch || Array.isArray(v) ? list : list[0]));
+}
+
+/**
+ * An SSE relay: events pass through byte-for-byte unless they carry a list
+ * result to filter; gateway replies are emitted first. When the upstream
+ * stream fails, `onUpstreamError` may add final events (e.g. timeouts).
+ */
+export class SseRewriter extends Transform {
+  private readonly parser = new SseParser();
+  private started = false;
+
+  constructor(private readonly plan: RewritePlan) {
+    super();
+  }
+
+  private start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (const r of this.plan.gatewayReplies) this.push(formatSseEvent({ event: 'message', data: JSON.stringify(r) }));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.start();
+    let events;
+    try {
+      events = this.parser.push(chunk);
+    } catch (e) {
+      cb(e as Error);
+      return;
+    }
+    let out = '';
+    for (const ev of events) {
+      if (ev.data !== undefined && ev.data.length > 1 && ev.data.charCodeAt(0) === 123 /* { */ && (this.plan.listIds.size || this.plan.byShape)) {
+        let m: unknown;
+        try {
+          m = JSON.parse(ev.data);
+        } catch {
+          m = null;
+        }
+        if (m && filterOne(m, this.plan)) {
+          out += formatSseEvent({ event: ev.event, id: ev.id, retry: ev.retry, data: JSON.stringify(m) });
+          continue;
+        }
+      }
+      out += ev.raw + '\n\n';
+    }
+    if (out) this.push(out);
+    cb();
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.start();
+    cb();
+  }
+
+  /** Emit extra events (e.g. JSON-RPC errors) and end. */
+  endWith(messages: readonly JsonRpcResponse[]): void {
+    this.start();
+    for (const m of messages) this.push(formatSseEvent({ event: 'message', data: JSON.stringify(m) }));
+    this.push(null);
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * MCP sessions bound to principals. The gateway mints its own session ids
+ * (what clients see as Mcp-Session-Id) and maps them to the upstream's id or
+ * to a channel-backed session (legacy SSE, stdio). The binding is written to
+ * the store once, at creation, so any replica can check ownership; lookups
+ * are served from memory when warm. Ending a session publishes
+ * {kind:'session', id} so every replica forgets it.
+ */
+import { isStdio, type ServerDef } from '../config/schema.js';
+import { type Bus } from '../lib/bus.js';
+import { randomToken } from '../lib/crypto.js';
+import { LruCache } from '../lib/lru.js';
+import { type Store } from '../store/index.js';
+import { type ServerRegistry } from './registry.js';
+import { type UpstreamManager } from './upstream-manager.js';
+import { type VirtualSession } from './upstreams/virtual-session.js';
+
+export interface McpSession {
+  id: string;
+  server: string;
+  principalId: string;
+  upstreamSessionId: string | null;
+  /** Channel-backed session (legacy SSE or stdio upstream) held by this replica. */
+  virtual: VirtualSession | null;
+}
+
+export interface SessionLogger {
+  debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+const SWEEP_MS = 1_000;
+
+export class SessionManager {
+  /** Streamable HTTP sessions: a cache over the store. */
+  private readonly remote = new LruCache<string, McpSession>(100_000);
+  /** Channel-backed sessions live here until ended (they hold a process or a stream). */
+  private readonly local = new Map<string, McpSession>();
+  private readonly unsubscribe: () => void;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: Store,
+    private readonly registry: ServerRegistry,
+    private readonly upstreams: UpstreamManager,
+    private readonly bus: Bus,
+    private readonly replicaId: string,
+    private readonly logger: SessionLogger,
+  ) {
+    this.unsubscribe = bus.subscribe((e) => {
+      if (e.kind === 'session') this.forget(e.id);
+    });
+    this.sweeper = setInterval(() => this.sweepIdle(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  /** Record a new session for `principalId` (one store write). */
+  async create(def: ServerDef, principalId: string, upstreamSessionId: string | null, virtual: VirtualSession | null): Promise<McpSession> {
+    const s: McpSession = { id: randomToken(24), server: def.name, principalId, upstreamSessionId, virtual };
+    await this.store.mcpSessions.insert({ id: s.id, server: s.server, principalId, upstreamSessionId, replica: virtual ? this.replicaId : null });
+    if (virtual) this.local.set(s.id, s);
+    else this.remote.set(s.id, s);
+    this.upstreams.sessionOpened(def.name);
+    return s;
+  }
+
+  /**
+   * The session with this id if it exists and belongs to `principalId` on
+   * `server`; undefined otherwise (the caller answers 404 either way).
+   */
+  async get(id: string, principalId: string, server: string): Promise<McpSession | undefined> {
+    if (id.length > 256) return undefined;
+    let s = this.local.get(id) ?? this.remote.get(id);
+    if (!s) {
+      const rec = await this.store.mcpSessions.get(id);
+      if (!rec) return undefined;
+      const def = this.registry.get(rec.server);
+      // channel-backed sessions live on the replica that holds the process/stream
+      if (!def || rec.replica !== null || isStdio(def) || def.transport === 'sse') return undefined;
+      s = { id: rec.id, server: rec.server, principalId: rec.principalId, upstreamSessionId: rec.upstreamSessionId, virtual: null };
+      this.remote.set(id, s);
+    }
+    if (s.principalId !== principalId || s.server !== server) return undefined;
+    if (s.virtual && !s.virtual.alive) {
+      await this.end(s);
+      return undefined;
+    }
+    return s;
+  }
+
+  /** End a session here and everywhere: store row, memory, channel (kills a stdio process). */
+  async end(s: McpSession): Promise<void> {
+    this.forget(s.id);
+    this.bus.publish({ kind: 'session', id: s.id });
+    await this.store.mcpSessions.delete(s.id).catch((err) => this.logger.warn({ err }, 'failed to delete an MCP session row'));
+  }
+
+  private forget(id: string): void {
+    const s = this.local.get(id);
+    if (s) {
+      this.local.delete(id);
+      this.upstreams.sessionClosed(s.server);
+      if (s.virtual?.alive) void s.virtual.close().catch(() => {});
+      return;
+    }
+    const r = this.remote.get(id);
+    if (r) {
+      this.remote.delete(id);
+      this.upstreams.sessionClosed(r.server);
+    }
+  }
+
+  /** The channel of a session died (process exit, stream closed). */
+  channelClosed(id: string): void {
+    const s = this.local.get(id);
+    if (s) void this.end(s);
+  }
+
+  /** stdio sessions idle for longer than the server's idle_timeout are ended. */
+  private sweepIdle(): void {
+    const now = Date.now();
+    for (const s of this.local.values()) {
+      const def = this.registry.get(s.server);
+      if (!s.virtual || s.virtual.busy) continue;
+      const idle = def && isStdio(def) ? def.idle_timeout : null;
+      if (!def || (idle !== null && now - s.virtual.lastActivity > idle)) {
+        this.logger.debug({ server: s.server }, 'ending idle MCP session');
+        void this.end(s);
+      }
+    }
+  }
+
+  /** Sessions held in memory (channel-backed + cached remote). */
+  get size(): number {
+    return this.local.size + this.remote.size;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.unsubscribe();
+    const ids = [...this.local.keys()];
+    await Promise.all(ids.map((id) => this.store.mcpSessions.delete(id).catch(() => {})));
+    for (const s of this.local.values()) await s.virtual?.close().catch(() => {});
+    this.local.clear();
+    this.remote.clear();
+  }
+}
