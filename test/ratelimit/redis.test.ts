@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LimiterFactory } from '../../src/auth/login-throttle.js';
-import { memoryLimiterFactory } from '../../src/ratelimit/index.js';
+import { memoryLimiterFactory, redisLimiterFactory, RateLimits } from '../../src/ratelimit/index.js';
+import { testConfig } from '../helpers/app.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { REDIS_URL } from '../helpers/db.js';
 
@@ -79,6 +80,27 @@ describe('login throttling uses the app limiter factory', () => {
       expect(t.app.services.limiterFactory).toBe(spy);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('Redis outage', () => {
+  it('limits keep working per replica (in-memory insurance) and requests are neither blocked nor failed', async () => {
+    // Nothing listens on port 1: the client never becomes ready.
+    const down = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    try {
+      const errors: unknown[] = [];
+      const limits = new RateLimits(testConfig({ rate_limits: { per_ip: { requests: 2, per: '1m' } } }).rate_limits, redisLimiterFactory(down, prefix), {
+        onError: (e) => errors.push(e),
+      });
+      const t0 = Date.now();
+      expect(await limits.checkAnonymous('192.0.2.9')).toMatchObject({ dimension: 'ip', remaining: 1 });
+      expect(await limits.checkAnonymous('192.0.2.9')).toMatchObject({ remaining: 0 });
+      await expect(limits.checkAnonymous('192.0.2.9')).rejects.toMatchObject({ code: 'rate_limited', status: 429 });
+      expect(Date.now() - t0).toBeLessThan(500);
+      expect(errors).toEqual([]);
+    } finally {
+      down.disconnect();
     }
   });
 });
