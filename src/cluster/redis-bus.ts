@@ -66,6 +66,7 @@ export class RedisBus implements Bus {
   readonly channel: string;
   private readonly local = new LocalBus();
   private readonly sub: Redis;
+  private readonly pub: Redis;
   private degradedTimer: NodeJS.Timeout | null = null;
   private subscribed = false;
   private closed = false;
@@ -81,6 +82,9 @@ export class RedisBus implements Bus {
   ) {
     this.channel = `${conns.keyPrefix}invalidate`;
     this.sub = conns.dedicated('sub', { offlineQueue: true, maxRetriesPerRequest: null });
+    // A dedicated publisher that queues while Redis is unreachable and sends on
+    // reconnect: a change made during an outage still reaches the other replicas.
+    this.pub = conns.dedicated('pub', { offlineQueue: true, maxRetriesPerRequest: null });
     this.sub.on('message', (channel: string, raw: string) => {
       if (channel !== this.channel) return;
       const m = decodeMessage(raw);
@@ -130,9 +134,9 @@ export class RedisBus implements Bus {
     this.local.deliver(e);
     if (this.closed) return;
     const msg: WireMessage = { v: WIRE_VERSION, r: this.conns.replicaId, e };
-    // The shared connection queues while reconnecting; a failure is logged, and
+    // Queued while reconnecting (see the constructor); a failure is logged, and
     // replicas that missed the event flush when their subscriber comes back.
-    this.conns.client.publish(this.channel, JSON.stringify(msg)).catch((err: Error) => {
+    this.pub.publish(this.channel, JSON.stringify(msg)).catch((err: Error) => {
       this.logger.error({ err: { message: err.message }, kind: e.kind }, 'failed to publish a cache invalidation to redis');
     });
   }
@@ -178,6 +182,9 @@ export class RedisBus implements Bus {
     this.degradedTimer = null;
     this.sub.removeAllListeners('message');
     this.sub.disconnect();
+    // Let queued invalidations go out if Redis answers promptly; never hang shutdown on it.
+    if (this.pub.status === 'ready') await Promise.race([this.pub.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1_000).unref())]);
+    this.pub.disconnect();
     await this.local.close();
   }
 }

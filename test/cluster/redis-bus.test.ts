@@ -121,6 +121,20 @@ describe('redis bus: invalidations reach every replica', () => {
     expect(gotB.filter((e) => e.kind !== 'flush')).toEqual([{ kind: 'family', id: 'f1' }]);
   });
 
+  it("an event published while the publisher's connection is down is sent when it reconnects", async () => {
+    const s = settings();
+    const a = await replica(s, `a-${randomBytes(4).toString('hex')}`);
+    const b = await replica(s, 'b');
+    const gotB = collect(b.bus);
+    const list = String(await admin.call('CLIENT', 'LIST'));
+    const line = list.split('\n').find((l) => l.includes(`name=portcullis:pub:${a.conns.replicaId}`));
+    expect(line).toBeDefined();
+    await admin.call('CLIENT', 'KILL', 'ID', /\bid=(\d+)/.exec(line!)![1]);
+    a.bus.publish({ kind: 'user', id: 'changed-during-outage' });
+    await until(() => gotB.some((e) => e.kind === 'user'), 5_000);
+    expect(gotB).toContainEqual({ kind: 'user', id: 'changed-during-outage' });
+  });
+
   it('start fails clearly when Redis is unreachable', async () => {
     const conns = new RedisConnections({ url: 'redis://127.0.0.1:1', key_prefix: 'x:' }, logger, 'dead');
     opened.push(conns);
