@@ -1,4 +1,10 @@
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { type AddressInfo } from 'node:net';
+import { type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpsOptions, watchTlsFiles } from '../src/http/tls.js';
 import { ConfigError } from '../src/config/index.js';
 import { compileSubjectPattern, formatDn, parseDn, parseNodeSubject } from '../src/lib/distinguished-name.js';
 import { MtlsProvider } from '../src/auth/providers/mtls.js';
@@ -215,5 +221,55 @@ describe('HTTPS listener with client_auth: request', () => {
     const other = await me(ids.other, forged);
     expect(other.status).toBe(401);
     expect(other.json().code).toBe('invalid_token');
+  });
+});
+
+describe('TLS files are reloaded when they change', () => {
+  let pki: TestPki;
+  let server: Server;
+  let base: string;
+  let stop: () => void;
+  const errors: unknown[] = [];
+  const reloads: unknown[] = [];
+
+  beforeAll(async () => {
+    pki = createTestPki({ clients: ['/CN=client-001', '/CN=client-002'] });
+    const tls = testConfig({
+      server: { tls: { cert_file: pki.serverCertFile, key_file: pki.serverKeyFile, client_auth: 'request', client_ca_file: pki.caFile, crl_file: pki.crlFile } },
+    }).server.tls!;
+    server = createServer(httpsOptions(tls), (req, res) => res.end(String((req.socket as TLSSocket).authorized)));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    stop = watchTlsFiles(server, tls, { info: (o) => reloads.push(o), error: (o) => errors.push(o) }, 50);
+  });
+  afterAll(async () => {
+    stop();
+    await new Promise((r) => server.close(r));
+    pki.cleanup();
+  });
+
+  const authorized = async (subj: string) => {
+    const c = pki.client(subj);
+    return (await httpsRequest(base, { path: '/', ca: pki.ca, cert: c.cert, key: c.key })).body;
+  };
+
+  it('a certificate revoked after start is refused once the new CRL is written, without a restart', async () => {
+    expect(await authorized('/CN=client-001')).toBe('true');
+    pki.revoke('/CN=client-001');
+    const deadline = Date.now() + 8_000;
+    while ((await authorized('/CN=client-001')) === 'true' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await authorized('/CN=client-001')).toBe('false');
+    expect(await authorized('/CN=client-002')).toBe('true');
+    expect(reloads.length).toBeGreaterThan(0);
+  });
+
+  it('a broken replacement is logged and the previous files stay in force', async () => {
+    writeFileSync(pki.crlFile, 'not a CRL\n');
+    const deadline = Date.now() + 8_000;
+    while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(errors.length).toBeGreaterThan(0);
+    expect(await authorized('/CN=client-001')).toBe('false');
+    expect(await authorized('/CN=client-002')).toBe('true');
   });
 });

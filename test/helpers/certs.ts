@@ -31,6 +31,8 @@ export interface TestPki {
   untrusted: Map<string, IssuedCert>;
   client(subj: string): IssuedCert;
   untrustedClient(subj: string): IssuedCert;
+  /** Revoke a trusted client certificate now and rewrite `crlFile` in place. */
+  revoke(subj: string): void;
   cleanup(): void;
 }
 
@@ -142,6 +144,10 @@ export function createTestPki(opts: { clients: string[]; revoked?: string[]; unt
     untrusted,
     client: (s) => pick(clients, s),
     untrustedClient: (s) => pick(untrusted, s),
+    revoke: (s) => {
+      ca.revoke(pick(clients, s));
+      ca.crl();
+    },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
