@@ -172,6 +172,10 @@ describe('portcullis tokens', () => {
     gw = await startGateway(false);
     const login = await gw.app.http.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'bob@example.com', password: 'bob password 12' } });
     expect(login.statusCode).toBe(200);
+    // the admin made by the CLI settled the bootstrap: a self-registration is a plain user
+    const reg = await gw.app.http.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { email: 'late@example.com', password: 'late password 1' } });
+    expect(reg.statusCode).toBe(201);
+    expect(reg.json().user.role).toBe('user');
     const me = await gw.app.http.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { 'x-api-key': secret } });
     expect(me.statusCode).toBe(200);
     expect(me.json()).toMatchObject({ email: 'bob@example.com', auth: { method: 'api_token', token_id: tokenId, scopes: ['mcp:execute', 'api:read'] } });
