@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/binary.js';
+import { exerciseProvider, startExternalE2e, type ExternalE2e } from './helpers/external-e2e.js';
 import { BACKENDS } from './helpers/db.js';
 import { buildApp } from '../src/app.js';
 import { openStore } from '../src/store/index.js';
@@ -211,3 +212,41 @@ describe('portcullis service-accounts (CLI, real binary)', () => {
 function expectStatus(r: { statusCode: number; body: string }, status: number) {
   expect(r.statusCode, r.body).toBe(status);
 }
+
+describe('e2e: service-account tokens through /mcp', () => {
+  let e: ExternalE2e;
+  let admin: string;
+  beforeAll(async () => {
+    e = await startExternalE2e([]);
+    admin = (await register(e.t, 'admin@example.com')).token;
+  });
+  afterAll(async () => e.close());
+
+  it("a client_credentials token lists and calls tools with the account's group grants; a deleted account's token gets 401 and reaches nothing", async () => {
+    const eng = await createServiceAccount(e.t, admin, { name: 'eng-bot', groups: ['eng'] });
+    const reader = await createServiceAccount(e.t, admin, { name: 'dashboard', groups: ['readers'] });
+    const gone = await createServiceAccount(e.t, admin, { name: 'gone', groups: ['eng'] });
+    const goneToken = await clientCredentialsToken(e.t, gone.client_id, gone.client_secret);
+    expect((await e.t.inject({ method: 'DELETE', url: `/api/v1/service-accounts/${gone.client_id}`, headers: bearer(admin) })).statusCode).toBe(204);
+    await exerciseProvider(
+      e,
+      {
+        eng: await clientCredentialsToken(e.t, eng.client_id, eng.client_secret),
+        reader: await clientCredentialsToken(e.t, reader.client_id, reader.client_secret),
+        bad: goneToken,
+      },
+      expect,
+    );
+  });
+
+  it('a token scoped to mcp:read lists but cannot call (insufficient_scope), and the upstream sees no call', async () => {
+    const sa = await createServiceAccount(e.t, admin, { name: 'read-only', groups: ['eng'] });
+    const token = await clientCredentialsToken(e.t, sa.client_id, sa.client_secret, 'mcp:read');
+    const client = await e.connect(token);
+    expect((await client.listTools()).tools.map((x) => x.name).sort()).toEqual(['add', 'echo']);
+    const calls = () => e.upstream.requests.filter((r) => (r.body as { method?: string })?.method === 'tools/call').length;
+    const before = calls();
+    await expect(client.callTool({ name: 'echo', arguments: { text: 'no' } })).rejects.toThrow(/insufficient_scope/);
+    expect(calls()).toBe(before);
+  });
+});
