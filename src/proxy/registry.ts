@@ -61,7 +61,7 @@ export class ServerRegistry {
   ) {
     for (const s of config.servers) this.fromConfig.set(s.name, s);
     this.unsubscribe = bus.subscribe((e) => {
-      if (e.kind === 'servers') {
+      if (e.kind === 'servers' || e.kind === 'flush') {
         this.loading = this.reload();
         this.loading.catch((err) => this.logger.warn({ err }, 'reloading runtime servers failed'));
       }

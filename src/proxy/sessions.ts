@@ -7,6 +7,7 @@
  * {kind:'session', id} so every replica forgets it.
  */
 import { isStdio, type ServerDef } from '../config/schema.js';
+import { GatewayError } from '../errors/index.js';
 import { type Bus } from '../lib/bus.js';
 import { randomToken } from '../lib/crypto.js';
 import { LruCache } from '../lib/lru.js';
@@ -31,6 +32,14 @@ export interface SessionLogger {
 
 const SWEEP_MS = 1_000;
 
+/** A channel-backed session (stdio, legacy SSE) reached a replica that does not hold it. */
+const wrongReplica = () =>
+  new GatewayError('session_not_found', {
+    detail:
+      'This session is held by another gateway replica (its stdio or legacy SSE upstream runs there). ' +
+      'Route requests carrying Mcp-Session-Id to the replica that created the session (sticky sessions), or start a new session.',
+  });
+
 export class SessionManager {
   /** Streamable HTTP sessions: a cache over the store. */
   private readonly remote = new LruCache<string, McpSession>(100_000);
@@ -49,6 +58,9 @@ export class SessionManager {
   ) {
     this.unsubscribe = bus.subscribe((e) => {
       if (e.kind === 'session') this.forget(e.id);
+      // Events may have been missed (cluster bus reconnect): drop cached bindings of
+      // remote sessions; the next request re-reads the store. Local channels stay.
+      else if (e.kind === 'flush') this.remote.clear();
     });
     this.sweeper = setInterval(() => this.sweepIdle(), SWEEP_MS);
     this.sweeper.unref();
@@ -76,7 +88,12 @@ export class SessionManager {
       if (!rec) return undefined;
       const def = this.registry.get(rec.server);
       // channel-backed sessions live on the replica that holds the process/stream
-      if (!def || rec.replica !== null || isStdio(def) || def.transport === 'sse') return undefined;
+      if (!def) return undefined;
+      if (rec.replica !== null || isStdio(def) || def.transport === 'sse') {
+        // Tell the session's owner (only) why, so operators can fix the routing.
+        if (rec.principalId === principalId && rec.server === server && rec.replica !== this.replicaId) throw wrongReplica();
+        return undefined;
+      }
       s = { id: rec.id, server: rec.server, principalId: rec.principalId, upstreamSessionId: rec.upstreamSessionId, virtual: null };
       this.remote.set(id, s);
     }

@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { CodeMigrationProvider } from '../../src/store/migrations/index.js';
+import { startHttpUpstream, STDIO_FIXTURE, type FixtureUpstream } from '../fixtures/mcp-upstreams.js';
+import { connectClient, rawInitialize, rpc } from '../helpers/mcp.js';
 import { createPgDatabase, REDIS_URL, type TestDb } from '../helpers/db.js';
 import { api, startGatewayProcess, waitFor, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
 
@@ -18,15 +20,21 @@ describe('two replicas on PostgreSQL + Redis', () => {
   let a: GatewayProcess;
   let b: GatewayProcess;
   let admin: string;
+  let upstream: FixtureUpstream;
 
   beforeAll(async () => {
     db = await createPgDatabase();
+    upstream = await startHttpUpstream();
     cfg = writeConfig({
       // Both replicas sit behind one public URL (the load balancer's): tokens name it as issuer.
       server: { host: '127.0.0.1', port: 0, public_url: 'http://127.0.0.1:18080', shutdown_timeout: '5s' },
       storage: { url: db.url, pool_size: 4 },
       redis: { url: REDIS_URL, key_prefix: `pcl-2r-${randomBytes(6).toString('hex')}:` },
       logging: { level: 'info' },
+      servers: [
+        { name: 'remote', url: upstream.url },
+        { name: 'local', command: process.execPath, args: [STDIO_FIXTURE] },
+      ],
     });
     // the same moment, on an empty database
     [a, b] = await Promise.all([startGatewayProcess(cfg.file), startGatewayProcess(cfg.file)]);
@@ -39,6 +47,7 @@ describe('two replicas on PostgreSQL + Redis', () => {
     const codes = await Promise.all([a?.stop(), b?.stop()]);
     await db?.drop();
     cfg?.cleanup();
+    await upstream?.close();
     expect(codes).toEqual([0, 0]);
   });
 
@@ -163,5 +172,68 @@ describe('two replicas on PostgreSQL + Redis', () => {
     expect((await api(a.url, 'POST', '/api/v1/auth/logout', { token: jwt })).status).toBe(204);
     await waitFor(async () => (await api(b.url, 'GET', '/api/v1/auth/me', { token: jwt })).status === 401, PROPAGATION_MS);
     expect(Date.now() - t0).toBeLessThan(PROPAGATION_MS);
+  });
+
+  describe('MCP sessions', () => {
+    const PV = '2025-06-18';
+    let apiToken: string;
+    beforeAll(async () => {
+      apiToken = (await api(a.url, 'POST', '/api/v1/auth/tokens', { token: admin, body: { name: 'mcp' } })).body.token;
+    });
+
+    it('a session opened through A with the SDK client continues through B (Streamable HTTP upstream), and DELETE on B ends it on A', async () => {
+      const { client, transport } = await connectClient(`${a.url}/mcp/remote`, apiToken);
+      expect(await client.callTool({ name: 'echo', arguments: { text: 'via A' } })).toMatchObject({ content: [{ type: 'text', text: 'echo: via A' }] });
+      const sid = transport.sessionId!;
+      expect(sid).toBeTruthy();
+      const headers = { authorization: `Bearer ${apiToken}`, 'mcp-session-id': sid, 'mcp-protocol-version': PV };
+
+      upstream.reset();
+      const viaB = await rpc(`${b.url}/mcp/remote`, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo', arguments: { text: 'via B' } } }, headers);
+      expect(viaB.status).toBe(200);
+      expect(viaB.text).toContain('echo: via B');
+      // B forwarded into the same upstream session A opened
+      const upstreamSids = new Set(upstream.seen.map((x) => x.headers['mcp-session-id']));
+      expect(upstreamSids.size).toBe(1);
+      expect([...upstreamSids][0]).toBeTruthy();
+      expect([...upstreamSids][0]).not.toBe(sid); // the client only ever sees the gateway's id
+
+      // the SDK client on A keeps working after B served the session
+      expect(await client.callTool({ name: 'echo', arguments: { text: 'A again' } })).toMatchObject({ content: [{ type: 'text', text: 'echo: A again' }] });
+
+      // another principal presenting the id on B gets 404, and nothing reaches the upstream
+      const other = (await api(a.url, 'POST', '/api/v1/users', { token: admin, body: { email: 'mallory@example.com', password: 'mallory password', role: 'admin' } })).body;
+      expect(other.id ?? other.user?.id).toBeTruthy();
+      const otherJwt = (await api(a.url, 'POST', '/api/v1/auth/login', { body: { email: 'mallory@example.com', password: 'mallory password' } })).body.token;
+      upstream.reset();
+      const stolen = await rpc(`${b.url}/mcp/remote`, { jsonrpc: '2.0', id: 8, method: 'tools/list' }, { ...headers, authorization: `Bearer ${otherJwt}` });
+      expect(stolen.status).toBe(404);
+      expect(upstream.seen).toHaveLength(0);
+
+      // DELETE through B ends the session everywhere
+      const del = await fetch(`${b.url}/mcp/remote`, { method: 'DELETE', headers });
+      expect(del.status).toBeLessThan(300);
+      const t0 = Date.now();
+      await waitFor(async () => (await rpc(`${a.url}/mcp/remote`, { jsonrpc: '2.0', id: 9, method: 'tools/list' }, headers)).status === 404, PROPAGATION_MS);
+      expect(Date.now() - t0).toBeLessThan(PROPAGATION_MS);
+      await client.close().catch(() => {});
+    });
+
+    it('a stdio session is replica-local: on the other replica its owner gets 404 session_not_found naming the routing problem', async () => {
+      const headers = { authorization: `Bearer ${apiToken}` };
+      const sid = await rawInitialize(`${a.url}/mcp/local`, headers, PV);
+      const call = { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo', arguments: { text: 'stdio' } } };
+      const withSid = { ...headers, 'mcp-session-id': sid, 'mcp-protocol-version': PV };
+      const onA = await rpc(`${a.url}/mcp/local`, call, withSid);
+      expect(onA.status).toBe(200);
+      expect(onA.text).toContain('echo: stdio');
+      const onB = await rpc(`${b.url}/mcp/local`, call, withSid);
+      expect(onB.status).toBe(404);
+      expect(onB.text).toMatch(/another gateway replica/);
+      expect(onB.text).toMatch(/sticky/);
+      // still alive where it lives
+      expect((await rpc(`${a.url}/mcp/local`, call, withSid)).status).toBe(200);
+      expect((await fetch(`${a.url}/mcp/local`, { method: 'DELETE', headers: withSid })).status).toBeLessThan(300);
+    });
   });
 });
