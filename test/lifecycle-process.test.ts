@@ -2,7 +2,12 @@
  * SIGTERM on the real binary: in-flight requests finish, new connections are
  * refused during the drain, and the process exits 0 within the bound.
  */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { STDIO_FIXTURE } from './fixtures/mcp-upstreams.js';
+import { rawInitialize, rpc } from './helpers/mcp.js';
 import { openDb } from '../src/store/index.js';
 import { createSqliteDatabase, type TestDb } from './helpers/db.js';
 import { api, startGatewayProcess, waitFor, writeConfig, type GatewayProcess } from './helpers/gateway-process.js';
@@ -15,7 +20,7 @@ describe('lifecycle: SIGTERM on the real gateway process', () => {
   });
 
   let db: TestDb;
-  async function start(shutdownTimeout: string): Promise<GatewayProcess> {
+  async function start(shutdownTimeout: string, extra: Record<string, unknown> = {}): Promise<GatewayProcess> {
     db = createSqliteDatabase();
     const cfg = writeConfig({
       server: { host: '127.0.0.1', port: 0, shutdown_timeout: shutdownTimeout },
@@ -23,6 +28,7 @@ describe('lifecycle: SIGTERM on the real gateway process', () => {
       logging: { level: 'info' },
       // only the shutdown flush can write audit events in these tests
       audit: { flush_interval: '1h' },
+      ...extra,
     });
     const gw = await startGatewayProcess(cfg.file);
     cleanups.push(() => db.drop(), () => cfg.cleanup(), async () => void (await gw.stop(2_000)));
@@ -69,5 +75,33 @@ describe('lifecycle: SIGTERM on the real gateway process', () => {
     expect((await req.response).status).toBe(0); // connection closed without an answer
     const drained = gw.output.find((l) => l.includes('http drained'));
     expect(JSON.parse(drained!).forced).toBe(1);
+  });
+
+  it('stdio MCP server processes are stopped before the process exits 0', async () => {
+    const pidDir = mkdtempSync(join(tmpdir(), 'pcl-pids-'));
+    cleanups.push(() => rmSync(pidDir, { recursive: true, force: true }));
+    const gw = await start('5s', { servers: [{ name: 'local', command: process.execPath, args: [STDIO_FIXTURE], env: { FIXTURE_PID_DIR: pidDir } }] });
+    const admin = (await api(gw.url, 'POST', '/api/v1/auth/register', { body: { email: 'ops@example.com', password: 'correct horse battery' } })).body.token;
+    const token = (await api(gw.url, 'POST', '/api/v1/auth/tokens', { token: admin, body: { name: 'mcp' } })).body.token;
+    const headers = { authorization: `Bearer ${token}` };
+    const sid = await rawInitialize(`${gw.url}/mcp/local`, headers);
+    const call = await rpc(`${gw.url}/mcp/local`, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hi' } } }, { ...headers, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
+    expect(call.status).toBe(200);
+    const pids = readdirSync(pidDir).map(Number);
+    expect(pids).toHaveLength(1);
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(alive(pids[0])).toBe(true);
+    gw.child.kill('SIGTERM');
+    expect(await gw.exited).toBe(0);
+    // stopped (and reaped) by the gateway before it exited, not orphaned
+    expect(alive(pids[0])).toBe(false);
+    expect(readdirSync(pidDir)).toEqual([]);
   });
 });
