@@ -1,8 +1,20 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, configWarnings, ENV_OVERRIDES, loadConfig, NOT_SUPPORTED, type Config } from '../src/config/index.js';
+import { type z } from 'zod';
+import {
+  ConfigError,
+  configSchema,
+  configWarnings,
+  ENV_OVERRIDES,
+  groupSchema,
+  loadConfig,
+  NOT_SUPPORTED,
+  remoteServerSchema,
+  stdioServerSchema,
+  type Config,
+} from '../src/config/index.js';
 import { parseDuration, parseSize } from '../src/lib/duration.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pcl-config-'));
@@ -439,5 +451,43 @@ describe('config: unsafe-setting warnings', () => {
     expect(w[0]).toMatch(/^auth\.registration is open/);
     const closed = fromYaml('server:\n  host: 0.0.0.0\n  public_url: https://gw.example.com\nauth:\n  registration: closed\n');
     expect(configWarnings(closed)).toEqual([]);
+  });
+});
+
+describe('docs/configuration.md documents every key', () => {
+  const doc = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
+
+  /** Dotted paths of every object key in a zod schema (through optional/default/pipe/array wrappers). */
+  function keyPaths(schema: z.ZodType, prefix: string, out: string[]): string[] {
+    const def = (schema as unknown as { def: { type: string; innerType?: z.ZodType; in?: z.ZodType; element?: z.ZodType } }).def;
+    if (def.type === 'optional' || def.type === 'default' || def.type === 'prefault' || def.type === 'nullable') return keyPaths(def.innerType!, prefix, out);
+    if (def.type === 'pipe') return keyPaths(def.in!, prefix, out);
+    if (def.type === 'object') {
+      for (const [k, v] of Object.entries((schema as unknown as z.ZodObject).shape)) {
+        const p = prefix ? `${prefix}.${k}` : k;
+        out.push(p);
+        keyPaths(v as z.ZodType, p, out);
+      }
+    }
+    return out;
+  }
+
+  it('every key of the top-level sections appears as `section.key`', () => {
+    const paths = keyPaths(configSchema, '', []).filter((p) => !['servers', 'groups'].includes(p.split('.')[0]));
+    // provider entries are documented per type in docs/providers.md and docs/mtls.md
+    // rate rules ({requests, per}) and rate_limits.per_token ({default_per_hour}) are documented as a whole
+    const documentedWhole = (p: string) => /\.(requests|per)$/.test(p) || p.startsWith('rate_limits.per_token.');
+    const missing = paths.filter((p) => !p.startsWith('auth.providers.') && !documentedWhole(p) && !doc.includes(`\`${p}\``));
+    expect(missing).toEqual([]);
+  });
+
+  it('every key of server and group entries appears in its table', () => {
+    const entryKeys = [...Object.keys(remoteServerSchema.shape), ...Object.keys(stdioServerSchema.shape), ...Object.keys(groupSchema.shape)];
+    expect(entryKeys.filter((k) => !doc.includes(`| \`${k}\` |`))).toEqual([]);
+  });
+
+  it('every env override is documented', () => {
+    for (const o of ENV_OVERRIDES) expect(doc).toContain(`| \`${o.env}\` | \`${o.path.join('.')}\``);
+    expect(doc).toContain('`PORTCULLIS_CONFIG`');
   });
 });
