@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lifecycle } from '../src/cluster/index.js';
 import { createLogger } from '../src/http/logger.js';
@@ -17,12 +18,24 @@ async function drainFixture() {
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream' });
     reply.raw.write(': open\n\n');
   });
+  // a stream piped by fastify (how the proxy relays upstream SSE)
+  const piped = { sourceClosed: false };
+  app.get('/piped', (_req, reply) => {
+    let n = 0;
+    const src = new Readable({
+      read() {
+        setTimeout(() => this.push(`data: ${n++}\n\n`), 20);
+      },
+    });
+    src.on('close', () => (piped.sourceClosed = true));
+    return reply.header('content-type', 'text/event-stream').send(src);
+  });
   app.get('/hang', (_req, reply) => {
     reply.hijack(); // never answers
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as { port: number }).port;
-  return { lifecycle, app, port };
+  return { lifecycle, app, port, piped };
 }
 
 describe('lifecycle: bounded drain', () => {
@@ -45,20 +58,24 @@ describe('lifecycle: bounded drain', () => {
     expect(result.durationMs).toBeLessThan(5_000);
   });
 
-  it('standalone event streams are ended at the start of the drain, not at the deadline', async () => {
-    const { lifecycle, app, port } = await drainFixture();
-    const ended = new Promise<number>((resolve) => {
-      http.get({ host: '127.0.0.1', port, path: '/events' }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(Date.now()));
+  it('standalone event streams (raw and piped) are ended cleanly at the start of the drain, not at the deadline', async () => {
+    const { lifecycle, app, port, piped } = await drainFixture();
+    const open = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(Date.now()));
+          res.on('aborted', () => reject(new Error('aborted instead of ended')));
+        });
       });
-    });
-    await new Promise((r) => setTimeout(r, 50));
+    const ended = [open('/events'), open('/piped')];
+    await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
     const result = await lifecycle.drain(app.server, () => app.close(), 10_000);
-    expect(result.streamsClosed).toBe(1);
-    expect((await ended) - t0).toBeLessThan(1_000);
+    expect(result.streamsClosed).toBe(2);
+    for (const e of ended) expect((await e) - t0).toBeLessThan(1_000);
     expect(result.durationMs).toBeLessThan(1_000);
+    expect(piped.sourceClosed).toBe(true); // the upstream side of a piped stream is released
   });
 
   it('a request still running at the deadline is cut and the drain ends within the bound', async () => {
