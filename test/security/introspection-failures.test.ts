@@ -3,18 +3,17 @@
  * or a malformed answer all end in 401, and errors are not cached.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
-import { expectAccepted, expectRefused } from '../helpers/external-auth.js';
+import { expectAccepted, expectRefused, startGuardedApp, type Guarded } from '../helpers/external-auth.js';
 import { startIntrospectionServer, type IntrospectionServer } from '../helpers/introspection-server.js';
 
 describe('security: introspection failures', () => {
-  let t: TestApp;
+  let g: Guarded & { close(): Promise<void> };
   let idp: IntrospectionServer;
   const good = () => ({ active: true, sub: 'kim', scope: 'mcp', exp: Math.floor(Date.now() / 1000) + 600 });
 
   beforeAll(async () => {
     idp = await startIntrospectionServer();
-    t = await startTestApp({
+    g = await startGuardedApp({
       env: { CID: 'gw', CSEC: 'introspection-client-secret' },
       config: {
         auth: {
@@ -24,7 +23,7 @@ describe('security: introspection failures', () => {
     });
   });
   afterAll(async () => {
-    await t.close();
+    await g.close();
     await idp.close();
   });
   afterEach(() => {
@@ -33,49 +32,49 @@ describe('security: introspection failures', () => {
 
   it('control: an active token is accepted', async () => {
     idp.answer = () => ({ body: good() });
-    expect((await expectAccepted(t, 'tok-control')).id).toBe('opaque:kim');
+    expect((await expectAccepted(g.t, 'tok-control')).id).toBe('opaque:kim');
   });
 
   it('an inactive token (active:false) is refused', async () => {
     idp.answer = () => ({ body: { active: false } });
-    await expectRefused(t, 'tok-inactive');
+    await expectRefused(g, 'tok-inactive');
   });
 
   it('an introspection endpoint answering HTTP 500 fails closed and is not cached', async () => {
     idp.answer = () => ({ status: 500, body: { error: 'server_error' } });
-    await expectRefused(t, 'tok-500');
+    await expectRefused(g, 'tok-500');
     idp.answer = () => ({ body: good() });
-    await expectAccepted(t, 'tok-500');
+    await expectAccepted(g.t, 'tok-500');
   });
 
   it('an introspection endpoint that never answers fails closed within the timeout', async () => {
     idp.answer = () => ({ hang: true });
     const started = Date.now();
-    await expectRefused(t, 'tok-hang');
+    await expectRefused(g, 'tok-hang');
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 
   it('a malformed answer fails closed', async () => {
     idp.answer = () => ({ body: ['active', true] });
-    await expectRefused(t, 'tok-malformed');
+    await expectRefused(g, 'tok-malformed');
     idp.answer = () => ({ body: { active: 'true', sub: 'kim', scope: 'mcp' } });
-    await expectRefused(t, 'tok-malformed-2');
+    await expectRefused(g, 'tok-malformed-2');
   });
 
   it('an active answer without the required scopes is refused', async () => {
     idp.answer = () => ({ body: { ...good(), scope: 'openid' } });
-    await expectRefused(t, 'tok-scope');
+    await expectRefused(g, 'tok-scope');
   });
 
   it('an active answer whose exp has passed is refused', async () => {
     idp.answer = () => ({ body: { ...good(), exp: Math.floor(Date.now() / 1000) - 5 } });
-    await expectRefused(t, 'tok-stale', 'token_expired');
+    await expectRefused(g, 'tok-stale', 'token_expired');
   });
 
   it('the token never appears in logs', async () => {
     idp.answer = () => ({ status: 500 });
-    await expectRefused(t, 'tok-secret-value-xyz');
-    expect(t.logs.join('\n')).not.toContain('tok-secret-value-xyz');
-    expect(t.logs.join('\n')).not.toContain('introspection-client-secret');
+    await expectRefused(g, 'tok-secret-value-xyz');
+    expect(g.t.logs.join('\n')).not.toContain('tok-secret-value-xyz');
+    expect(g.t.logs.join('\n')).not.toContain('introspection-client-secret');
   });
 });

@@ -21,45 +21,45 @@ describe('security: JWT claims', () => {
   });
 
   it('an expired token is refused with token_expired', async () => {
-    await expectRefused(f.t, f.a.token({ iat: nowSec() - 3600, exp: nowSec() - 120 }), 'token_expired');
+    await expectRefused(f, f.a.token({ iat: nowSec() - 3600, exp: nowSec() - 120 }), 'token_expired');
   });
 
   it('a token whose nbf is in the future (beyond clock skew) is refused', async () => {
-    await expectRefused(f.t, f.a.token({ nbf: nowSec() + 300 }));
+    await expectRefused(f, f.a.token({ nbf: nowSec() + 300 }));
   });
 
   it('a token for another audience is refused', async () => {
-    await expectRefused(f.t, f.a.token({ aud: 'some-other-api' }));
-    await expectRefused(f.t, f.a.token({ aud: ['some-other-api', 'another'] }));
+    await expectRefused(f, f.a.token({ aud: 'some-other-api' }));
+    await expectRefused(f, f.a.token({ aud: ['some-other-api', 'another'] }));
   });
 
   it('a token without aud is refused', async () => {
-    await expectRefused(f.t, f.a.token({ aud: undefined }));
+    await expectRefused(f, f.a.token({ aud: undefined }));
   });
 
   it('a token from an unknown issuer is refused', async () => {
-    await expectRefused(f.t, f.a.token({ iss: 'https://evil.idp.test/' }));
+    await expectRefused(f, f.a.token({ iss: 'https://evil.idp.test/' }));
   });
 
   it('issuers match exactly: trailing-slash variants are different issuers', async () => {
     // A is configured as https://a.idp.test/ and B as https://b.idp.test
-    await expectRefused(f.t, f.a.token({ iss: 'https://a.idp.test' }));
-    await expectRefused(f.t, f.b.token({ iss: 'https://b.idp.test/' }));
-    await expectRefused(f.t, f.a.token({ iss: 'HTTPS://A.IDP.TEST/' }));
+    await expectRefused(f, f.a.token({ iss: 'https://a.idp.test' }));
+    await expectRefused(f, f.b.token({ iss: 'https://b.idp.test/' }));
+    await expectRefused(f, f.a.token({ iss: 'HTTPS://A.IDP.TEST/' }));
   });
 
   it('a token without iss is refused', async () => {
-    await expectRefused(f.t, f.a.token({ iss: undefined }));
+    await expectRefused(f, f.a.token({ iss: undefined }));
   });
 
   it('a token without exp is refused', async () => {
-    await expectRefused(f.t, f.a.token({ exp: undefined }));
+    await expectRefused(f, f.a.token({ exp: undefined }));
   });
 
   it('a token with a tampered payload is refused', async () => {
     const [h, , s] = f.a.token().split('.');
     const forged = Buffer.from(JSON.stringify({ iss: f.a.issuer, aud: f.a.audience, sub: 'root', groups: ['admins'], exp: nowSec() + 600 })).toString('base64url');
-    await expectRefused(f.t, `${h}.${forged}.${s}`);
+    await expectRefused(f, `${h}.${forged}.${s}`);
   });
 
   it('a token with a tampered signature is refused', async () => {
@@ -67,17 +67,17 @@ describe('security: JWT claims', () => {
     const [h, p, s] = token.split('.');
     const flipped = Buffer.from(s, 'base64url');
     flipped[10] ^= 0x01;
-    await expectRefused(f.t, `${h}.${p}.${flipped.toString('base64url')}`);
-    await expectRefused(f.t, `${h}.${p}.${s.slice(0, -4)}`);
-    await expectRefused(f.t, `${h}.${p}.`);
+    await expectRefused(f, `${h}.${p}.${flipped.toString('base64url')}`);
+    await expectRefused(f, `${h}.${p}.${s.slice(0, -4)}`);
+    await expectRefused(f, `${h}.${p}.`);
   });
 
   it("a token from provider A is refused where only provider B's audience fits", async () => {
     // signed by A, issued as A, but for B's audience
-    await expectRefused(f.t, f.a.token({ aud: f.b.audience }));
+    await expectRefused(f, f.a.token({ aud: f.b.audience }));
     // signed by A's key, claiming to be B
-    await expectRefused(f.t, signRaw({ alg: 'RS256', kid: 'a-1' }, { iss: f.b.issuer, aud: f.b.audience, sub: 'alice', exp: nowSec() + 600 }, f.a.key.privateKey));
+    await expectRefused(f, signRaw({ alg: 'RS256', kid: 'a-1' }, { iss: f.b.issuer, aud: f.b.audience, sub: 'alice', exp: nowSec() + 600 }, f.a.key.privateKey));
     // B's kid, A's key, B's algorithm name
-    await expectRefused(f.t, signRaw({ alg: 'ES256', kid: 'b-1' }, { iss: f.b.issuer, aud: f.b.audience, sub: 'alice', exp: nowSec() + 600 }, f.a.key.privateKey, 'RS256'));
+    await expectRefused(f, signRaw({ alg: 'ES256', kid: 'b-1' }, { iss: f.b.issuer, aud: f.b.audience, sub: 'alice', exp: nowSec() + 600 }, f.a.key.privateKey, 'RS256'));
   });
 });

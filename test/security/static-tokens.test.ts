@@ -4,16 +4,15 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
-import { expectAccepted, expectRefused } from '../helpers/external-auth.js';
+import { expectAccepted, expectRefused, startGuardedApp, type Guarded } from '../helpers/external-auth.js';
 
 const CI_TOKEN = 'ci-bot-token-5f2b8c1e9a7d4036b1e2c3d4e5f60718';
 const HASHED_TOKEN = 'ops-token-9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d';
 
 describe('security: static tokens', () => {
-  let t: TestApp;
+  let g: Guarded & { close(): Promise<void> };
   beforeAll(async () => {
-    t = await startTestApp({
+    g = await startGuardedApp({
       env: { CI_BOT_TOKEN: CI_TOKEN },
       config: {
         auth: {
@@ -30,35 +29,35 @@ describe('security: static tokens', () => {
       },
     });
   });
-  afterAll(async () => t.close());
+  afterAll(async () => g.close());
 
   it('control: the configured tokens authenticate with their role and groups', async () => {
-    expect(await expectAccepted(t, CI_TOKEN)).toMatchObject({ id: 'dev:ci-bot', role: 'user', groups: ['ci'], auth: { method: 'static', provider: 'dev' } });
-    expect(await expectAccepted(t, HASHED_TOKEN)).toMatchObject({ id: 'dev:ops', role: 'viewer', groups: ['ops', 'eng'] });
+    expect(await expectAccepted(g.t, CI_TOKEN)).toMatchObject({ id: 'dev:ci-bot', role: 'user', groups: ['ci'], auth: { method: 'static', provider: 'dev' } });
+    expect(await expectAccepted(g.t, HASHED_TOKEN)).toMatchObject({ id: 'dev:ops', role: 'viewer', groups: ['ops', 'eng'] });
   });
 
   it('a static token of the wrong length is refused', async () => {
-    await expectRefused(t, CI_TOKEN.slice(0, -1));
-    await expectRefused(t, CI_TOKEN + '0');
-    await expectRefused(t, CI_TOKEN.slice(0, 8));
+    await expectRefused(g, CI_TOKEN.slice(0, -1));
+    await expectRefused(g, CI_TOKEN + '0');
+    await expectRefused(g, CI_TOKEN.slice(0, 8));
   });
 
   it('a static token differing in one character is refused', async () => {
-    await expectRefused(t, CI_TOKEN.slice(0, -1) + (CI_TOKEN.endsWith('8') ? '9' : '8'));
+    await expectRefused(g, CI_TOKEN.slice(0, -1) + (CI_TOKEN.endsWith('8') ? '9' : '8'));
   });
 
   it('the stored hash itself is not a token', async () => {
-    await expectRefused(t, createHash('sha256').update(HASHED_TOKEN).digest('hex'));
+    await expectRefused(g, createHash('sha256').update(HASHED_TOKEN).digest('hex'));
   });
 
   it('a static token is refused in X-API-Key (API tokens only)', async () => {
-    const r = await t.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { 'x-api-key': CI_TOKEN } });
+    const r = await g.t.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { 'x-api-key': CI_TOKEN } });
     expect(r.statusCode).toBe(401);
     expect(r.json().code).toBe('invalid_token');
   });
 
   it('static tokens never appear in logs', async () => {
-    await expectAccepted(t, CI_TOKEN);
-    expect(t.logs.join('\n')).not.toContain(CI_TOKEN);
+    await expectAccepted(g.t, CI_TOKEN);
+    expect(g.t.logs.join('\n')).not.toContain(CI_TOKEN);
   });
 });
