@@ -26,4 +26,13 @@ describe('e2e: jwt provider through /mcp', () => {
     const tok = (sub: string, groups: string[]) => signToken(key, { iss, aud: 'portcullis', sub, groups, realm_access: { roles: ['offline_access'] } });
     await exerciseProvider(e, { eng: tok('ada', ['eng']), reader: tok('bob', ['readers']), bad: signToken(makeKey('ES256', 'kc-2026'), { iss, aud: 'portcullis', sub: 'eve', groups: ['eng'] }) }, expect);
   });
+
+  it('a token whose scope claim names only mcp:read can list but not call (403 insufficient_scope)', async () => {
+    const token = signToken(key, { iss, aud: 'portcullis', sub: 'carol', groups: ['eng'], scope: 'openid mcp:read' });
+    const client = await e.connect(token);
+    expect((await client.listTools()).tools.map((x) => x.name).sort()).toEqual(['add', 'echo']);
+    const before = e.upstream.methods().filter((m) => m === 'tools/call').length;
+    await expect(client.callTool({ name: 'echo', arguments: { text: 'nope' } })).rejects.toThrow(/403|insufficient_scope/);
+    expect(e.upstream.methods().filter((m) => m === 'tools/call').length).toBe(before);
+  });
 });
