@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -359,6 +359,8 @@ describe('config: relative paths', () => {
   it('are resolved against the config file folder, not the working directory', () => {
     const sub = mkdtempSync(join(dir, 'sub-'));
     const f = join(sub, 'portcullis.yaml');
+    mkdirSync(join(sub, 'keys'));
+    writeFileSync(join(sub, 'keys', 'signing.pem'), 'not read by the loader');
     writeFileSync(
       f,
       [
@@ -379,6 +381,12 @@ describe('config: relative paths', () => {
     expect(c.storage.url).toBe(`sqlite:${join(sub, 'data', 'gw.db')}`);
     expect(c.auth.signing?.private_key_file).toBe(join(sub, 'keys', 'signing.pem'));
     expect((c.servers[0] as { cwd?: string }).cwd).toBe(join(dir, 'work'));
+  });
+
+  it('a referenced file that does not exist is a problem naming the path', () => {
+    expect(problemsOf(() => fromYaml('auth:\n  signing:\n    algorithm: ES256\n    private_key_file: nope/signing.pem\n'))).toEqual([
+      `auth.signing.private_key_file: file not found: ${join(dir, 'nope', 'signing.pem')}`,
+    ]);
   });
 
   it('absolute paths and sqlite::memory: are kept', () => {

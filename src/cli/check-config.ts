@@ -1,22 +1,6 @@
-import { existsSync } from 'node:fs';
 import { type Command } from 'commander';
 import { ConfigError, summarizeConfig, type Config, type ConfigSummary } from '../config/index.js';
 import { configFrom, describeError } from './common.js';
-
-/** Files the config names must exist; loadConfig only resolves their paths. */
-function missingFiles(c: Config): string[] {
-  const files: [string, string | undefined][] = [
-    ['server.tls.cert_file', c.server.tls?.cert_file],
-    ['server.tls.key_file', c.server.tls?.key_file],
-    ['server.tls.client_ca_file', c.server.tls?.client_ca_file],
-    ['server.tls.crl_file', c.server.tls?.crl_file],
-    ['auth.signing.private_key_file', c.auth.signing?.private_key_file],
-  ];
-  c.auth.providers.forEach((p, i) => {
-    if (p.type === 'jwt') files.push([`auth.providers[${i}].public_key_file`, p.public_key_file]);
-  });
-  return files.filter(([, f]) => f !== undefined && !existsSync(f)).map(([path, f]) => `${path}: file not found: ${f}`);
-}
 
 function human(s: ConfigSummary): string {
   const lines = [
@@ -47,7 +31,7 @@ export function registerCheckConfig(program: Command): void {
       let config: Config | undefined;
       try {
         config = configFrom(cmd);
-        problems = missingFiles(config);
+        problems = [];
       } catch (e) {
         problems = e instanceof ConfigError ? e.problems : [describeError(e)];
       }

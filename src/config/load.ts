@@ -220,7 +220,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     const s = cfg.auth.signing;
     if (s.algorithm !== 'HS256' && !s.private_key_file) problems.push('auth.signing.private_key_file: required for asymmetric algorithms');
     if (s.algorithm === 'HS256' && s.private_key_file) problems.push('auth.signing.private_key_file: not used with HS256 (the secret is generated and kept in the store)');
-    if (s.private_key_file) s.private_key_file = resolvePath(configDir, s.private_key_file);
+    if (s.private_key_file) {
+      s.private_key_file = resolvePath(configDir, s.private_key_file);
+      if (!existsSync(s.private_key_file)) problems.push(`auth.signing.private_key_file: file not found: ${s.private_key_file}`);
+    }
   }
   if (cfg.storage.url.startsWith('sqlite:')) {
     const p = cfg.storage.url.slice('sqlite:'.length);
