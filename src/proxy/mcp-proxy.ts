@@ -63,6 +63,11 @@ export interface McpProxyDeps {
   logger: ProxyLogger;
   /** Public URL of the server's RFC 9728 metadata (for insufficient_scope challenges). */
   resourceMetadataUrl: (server: string) => string;
+  /** Prometheus series (src/metrics): one count per audited message, upstream latency. */
+  metrics?: {
+    mcpResult(server: string, method: string | null, decision: 'allow' | 'deny' | null, status: number): void;
+    observeUpstream(server: string, seconds: number): void;
+  };
 }
 
 /** Largest upstream JSON body the gateway will buffer to rewrite. */
@@ -155,6 +160,19 @@ export class McpProxy {
       };
       if (d.detail) e.detail = d.detail;
       this.deps.audit.record(e);
+      this.deps.metrics?.mcpResult(server, d.method, d.decision, status);
+    }
+  }
+
+  /** Time one upstream exchange (to the response headers), failures included. */
+  private async timed<T>(server: string, call: () => Promise<T>): Promise<T> {
+    const m = this.deps.metrics;
+    if (!m) return call();
+    const t0 = performance.now();
+    try {
+      return await call();
+    } finally {
+      m.observeUpstream(server, (performance.now() - t0) / 1000);
     }
   }
 
@@ -243,7 +261,8 @@ export class McpProxy {
         sid = s.id;
       }
       const accept = header(req.headers, 'accept') ?? '';
-      const reply = await s.virtual!.post(forward, batchOut, accept.includes('text/event-stream'), req.signal);
+      const vs = s;
+      const reply = await this.timed(def.name, () => vs.virtual!.post(forward, batchOut, accept.includes('text/event-stream'), req.signal));
       return this.relay(reply, plan, batchOut, s, requestIds, def);
     }
 
@@ -252,10 +271,11 @@ export class McpProxy {
       ...forwardableHeaders(req.headers),
       ...(await this.deps.upstreams.upstreamHeaders(def, req.caller.id)),
       'content-type': 'application/json',
+      'accept-encoding': 'identity',
     };
     if (session?.upstreamSessionId) headers['mcp-session-id'] = session.upstreamSessionId;
     const body = forward.length === parsed.messages.length ? req.body! : JSON.stringify(batchOut ? forward : forward[0]);
-    const up = await http.request({ method: 'POST', headers, body, signal: req.signal });
+    const up = await this.timed(def.name, () => http.request({ method: 'POST', headers, body, signal: req.signal }));
     let s = session;
     if (!s && hasInit && up.status === 200) {
       const upstreamSid = up.headers['mcp-session-id'];
@@ -303,6 +323,12 @@ export class McpProxy {
     for (const k of RELAYED_RESPONSE_HEADERS) if (reply.headers[k] !== undefined) headers[k] = reply.headers[k];
     if (session) headers['mcp-session-id'] = session.id;
     const ctype = (headers['content-type'] ?? '').toLowerCase();
+    const encoding = (headers['content-encoding'] ?? 'identity').toLowerCase();
+    // The gateway asks for unencoded bodies; an encoded body it must inspect is refused, never relayed unfiltered.
+    if (encoding !== 'identity' && (ctype.includes('text/event-stream') || ctype.includes('application/json'))) {
+      drain();
+      throw new GatewayError('upstream_unavailable', { detail: `MCP server ${def.name} sent an encoded body`, internal: { encoding } });
+    }
 
     if (reply.status === 202 || !body) {
       drain();
@@ -375,9 +401,10 @@ export class McpProxy {
       ...forwardableHeaders(req.headers),
       ...(await this.deps.upstreams.upstreamHeaders(def, req.caller.id)),
       accept: 'text/event-stream',
+      'accept-encoding': 'identity',
     };
     if (session?.upstreamSessionId) headers['mcp-session-id'] = session.upstreamSessionId;
-    const up = await http.request({ method: 'GET', headers, signal: req.signal, stream: true });
+    const up = await this.timed(def.name, () => http.request({ method: 'GET', headers, signal: req.signal, stream: true }));
     if (up.status === 405) {
       up.body.resume();
       throw new GatewayError('method_not_allowed', { detail: `MCP server ${def.name} offers no server-to-client stream`, headers: { Allow: 'POST, DELETE' } });

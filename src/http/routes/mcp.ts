@@ -16,6 +16,7 @@ import { GatewayError, toJsonRpc } from '../../errors/index.js';
 import { McpProxy, type ProxyRequest, type ProxyResponse } from '../../proxy/mcp-proxy.js';
 import { SessionManager } from '../../proxy/sessions.js';
 import { credentialInput } from '../middleware/authenticate.js';
+import { applyPrincipalLimits } from '../middleware/rate-limit.js';
 import { frameworkError } from '../server.js';
 import { mcpResourceMetadataUrl, protectedResourceRoutes } from './protected-resource.js';
 
@@ -67,6 +68,7 @@ export async function mcpRoutes(app: FastifyInstance, s: Services): Promise<void
     usage: s.usage,
     logger: s.logger,
     resourceMetadataUrl: (server) => mcpResourceMetadataUrl(base, server),
+    metrics: s.metrics,
   });
   const originOk = makeOriginCheck(s.config.server.allowed_origins, s.config.server.host);
 
@@ -82,7 +84,7 @@ export async function mcpRoutes(app: FastifyInstance, s: Services): Promise<void
     });
 
     // Origin and credentials are checked before the body is read.
-    scope.addHook<{ Params: { server: string } }>('onRequest', async (req) => {
+    scope.addHook<{ Params: { server: string } }>('onRequest', async (req, reply) => {
       if (!originOk(req.headers.origin))
         throw new GatewayError('origin_not_allowed', { detail: 'Origin not allowed' });
       const server = req.params.server;
@@ -91,12 +93,15 @@ export async function mcpRoutes(app: FastifyInstance, s: Services): Promise<void
       } catch (e) {
         if (e instanceof GatewayError && e.status === 401) {
           s.audit.record({ action: 'mcp.request', actorType: 'anonymous', server: SERVER_NAME_RE.test(server) ? server : null, method: null, decision: 'deny', status: 401, ip: req.ip, detail: { code: e.code } });
+          s.metrics.mcpRequest(s.registry.get(server) ? server : null, null, 'unauthenticated');
           const rm = `resource_metadata="${mcpResourceMetadataUrl(base, server)}"`;
           const challenge = e.code === 'unauthenticated' ? `Bearer ${rm}` : `Bearer ${rm}, error="invalid_token"`;
           throw new GatewayError(e.code, { detail: e.detail, internal: e.internal, headers: { ...e.headers, 'WWW-Authenticate': challenge } });
         }
         throw e;
       }
+      // Per-token, per-user and per-group budgets (429 with a JSON-RPC body via the scope's error handler).
+      await applyPrincipalLimits(req, reply, s.rateLimits, s.clientIp);
       if (!SERVER_NAME_RE.test(server)) throw new GatewayError('unknown_server', { detail: `No MCP server named ${server}` });
       const ac = new AbortController();
       req.mcpAbort = ac;
@@ -133,7 +138,8 @@ function send(reply: FastifyReply, r: ProxyResponse): FastifyReply | void {
     const body = r.body;
     reply.hijack();
     const raw = reply.raw;
-    raw.writeHead(r.status, r.headers);
+    // Headers set on the reply before the hijack (RateLimit-*) go out too.
+    raw.writeHead(r.status, { ...(reply.getHeaders() as Record<string, string>), ...r.headers });
     raw.flushHeaders();
     body.on('error', () => raw.destroy());
     raw.on('close', () => body.destroy());
