@@ -27,6 +27,8 @@ export const NEVER_FORWARDED = new Set([
   'host',
   'content-length',
   'expect',
+  // the gateway must read what it filters: upstream bodies are requested unencoded
+  'accept-encoding',
   // the gateway validated these; the upstream sees the gateway as its client
   'origin',
   'referer',

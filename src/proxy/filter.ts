@@ -5,6 +5,7 @@
  * only the events that must change are re-serialized.
  */
 import { Transform, type TransformCallback } from 'node:stream';
+import { GatewayError } from '../errors/index.js';
 import { type Visibility } from '../policy/index.js';
 import { type JsonRpcResponse } from './jsonrpc.js';
 import { formatSseEvent, SseParser } from './sse.js';
@@ -81,8 +82,9 @@ export function rewriteJsonBody(body: Buffer, plan: RewritePlan, batch: boolean)
   let v: unknown;
   try {
     v = JSON.parse(body.toString('utf8'));
-  } catch {
-    return body;
+  } catch (e) {
+    // fail closed: an answer the gateway cannot read is not relayed unfiltered
+    throw new GatewayError('upstream_unavailable', { detail: 'The MCP server sent an unreadable response', internal: e });
   }
   let changed = false;
   const list = Array.isArray(v) ? v : [v];

@@ -6,6 +6,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHttpUpstream, startRawUpstream, type FixtureUpstream } from '../fixtures/mcp-upstreams.js';
 import { makeToken, makeUser, rawInitialize, rpc, startMcpGateway, type McpGateway } from '../helpers/mcp.js';
@@ -23,6 +24,7 @@ async function closedPort(): Promise<number> {
 describe('security: MCP transport defences', () => {
   let up: FixtureUpstream;
   let slow: FixtureUpstream;
+  let gzip: FixtureUpstream;
   let gw: McpGateway;
   let token: string;
   const auth = () => ({ authorization: `Bearer ${token}` });
@@ -34,12 +36,27 @@ describe('security: MCP transport defences', () => {
       const t = setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'), 2_000);
       res.on('close', () => clearTimeout(t));
     });
+    // answers tools/list gzip-encoded although the gateway asked for identity
+    gzip = await startRawUpstream((_req, res, raw) => {
+      const msg = JSON.parse(raw);
+      if (msg.method === 'initialize') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'gz', version: '1' } } }));
+        return;
+      }
+      if (msg.method !== 'tools/list') {
+        res.writeHead(202).end();
+        return;
+      }
+      const body = gzipSync(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { tools: [{ name: 'echo' }, { name: 'secret_tool' }] } }));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(body);
+    });
     gw = await startMcpGateway({
       server: { public_url: 'http://gateway.test:8443', body_limit: '8KiB' },
       servers: [
         { name: 'demo', url: up.url, headers: { 'X-Upstream-Key': 'from-config' } },
         { name: 'down', url: `http://127.0.0.1:${await closedPort()}/mcp` },
         { name: 'slow', url: slow.url, timeout: '300ms' },
+        { name: 'gzip', url: gzip.url },
       ],
       groups: [{ name: 'eng', grants: [{ server: '*', tools: ['echo'], access_level: 'execute' }] }],
     });
@@ -50,6 +67,7 @@ describe('security: MCP transport defences', () => {
     await gw?.close();
     await up?.close();
     await slow?.close();
+    await gzip?.close();
   });
   beforeEach(() => {
     up.reset();
@@ -205,5 +223,13 @@ describe('security: MCP transport defences', () => {
     const after = await rpc(`${gw.url}/mcp/demo`, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, { ...auth(), 'mcp-session-id': sid });
     expect(after.status).toBe(404);
     expect(await gw.t.store.mcpSessions.get(sid)).toBeUndefined();
+  });
+
+  it('a list answer the gateway cannot read (encoded despite accept-encoding: identity) is refused, never relayed unfiltered', async () => {
+    const r = await rpc(`${gw.url}/mcp/gzip`, { jsonrpc: '2.0', id: 3, method: 'tools/list' }, { ...auth(), 'accept-encoding': 'gzip' });
+    expect(r.status).toBe(502);
+    expect(r.json().error.data.code).toBe('upstream_unavailable');
+    const listReq = gzip.seen.find((x) => x.raw.includes('tools/list'))!;
+    expect(listReq.headers['accept-encoding']).toBe('identity');
   });
 });
