@@ -100,6 +100,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const metrics = new Metrics();
   const clientIp = makeClientIpResolver(config.server.trusted_proxies);
   const closers: (() => Promise<void> | void)[] = [];
+  // First: refuse to start when stored per-user credentials cannot be decrypted (no key, or another key).
+  const userCredentials = await CredentialService.create(config, store, bus, logger).catch(async (e: unknown) => {
+    await cluster.close();
+    throw e;
+  });
+  closers.push(() => userCredentials.close());
 
   await store.groups.syncFromConfig(config.groups);
   const signer = await Signer.create(config.auth.signing, (make) => store.settings.getOrInit('signing_hs256_secret', make));
@@ -136,8 +142,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const rateLimits = new RateLimits(config.rate_limits, limiterFactory, rateLimitHooks(auditLog, metrics, logger, (name) => !!services.registry.get(name)));
 
   const registry = await ServerRegistry.create(config, store, bus, logger);
-  const userCredentials = await CredentialService.create(config, store, bus, logger);
-  closers.push(() => userCredentials.close());
   const services: Services = {
     config, store, logger, bus, replicaId: cluster.replicaId, redis: cluster.redis, lifecycle, signer, cache, auth, sessions, usage, audit: auditLog, auditLog, limiterFactory,
     authenticate: withRateLimits(makeAuthenticate(auth, usage), rateLimits, clientIp),

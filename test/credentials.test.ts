@@ -4,8 +4,10 @@ import { ConfigError } from '../src/config/index.js';
 import { LocalBus } from '../src/lib/bus.js';
 import { parseEncryptionKey, SecretBox, SecretBoxError } from '../src/lib/secretbox.js';
 import { checkCredentialHeaders, CredentialService } from '../src/proxy/user-credentials.js';
+import { buildApp, type App } from '../src/app.js';
+import { createLogger } from '../src/http/logger.js';
 import { openStore, type Store } from '../src/store/index.js';
-import { createDatabase, type Backend, type TestDb } from './helpers/db.js';
+import { createDatabase, createPgDatabase, REDIS_URL, type Backend, type TestDb } from './helpers/db.js';
 import { testConfig } from './helpers/app.js';
 
 const silent = { error() {}, warn() {} };
@@ -189,3 +191,59 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
     });
   });
 }
+
+describe('the gateway with stored credentials', () => {
+  it('buildApp refuses to start without the key, and starts with it', async () => {
+    const db = await createDatabase('sqlite');
+    const store = await openStore(db.url);
+    const logger = createLogger('silent');
+    try {
+      const key = hexKey();
+      const svc = await CredentialService.create(testConfig({ credentials: { encryption_key: key } }), store, new LocalBus(), silent);
+      await svc.put('someone', 'demo', { 'X-Key': 'v' });
+      svc.close();
+      await expect(buildApp({ config: testConfig({ storage: { url: db.url } }), store, logger })).rejects.toThrow(
+        /credentials\.encryption_key: 1 encrypted per-user upstream credential\(s\) are stored but no encryption key is configured/,
+      );
+      const app = await buildApp({ config: testConfig({ storage: { url: db.url } }, { PORTCULLIS_ENCRYPTION_KEY: key }), store, logger });
+      expect(await app.services.userCredentials.headersFor('someone', 'demo')).toEqual({ 'X-Key': 'v' });
+      await app.close();
+    } finally {
+      await store.close();
+      await db.drop();
+    }
+  });
+
+  it('a change on one replica reaches the other replica\'s cache through Redis within 1 s', async () => {
+    const db = await createPgDatabase();
+    const config = testConfig({
+      storage: { url: db.url },
+      redis: { url: REDIS_URL, key_prefix: `pcl-cred-${randomBytes(6).toString('hex')}:` },
+      credentials: { encryption_key: hexKey() },
+    });
+    const stores = [await openStore(db.url), await openStore(db.url)];
+    const apps: App[] = [];
+    try {
+      for (const store of stores) apps.push(await buildApp({ config, store, logger: createLogger('silent') }));
+      const [a, b] = apps.map((x) => x.services.userCredentials);
+      expect(await b.headersFor('p1', 'demo')).toBeUndefined(); // cached on B: nothing stored
+      await a.put('p1', 'demo', { 'X-Key': 'first' });
+      const until = async (want: string | undefined) => {
+        const t0 = Date.now();
+        while ((await b.headersFor('p1', 'demo'))?.['X-Key'] !== want) {
+          if (Date.now() - t0 > 1_000) throw new Error(`replica B still serves a stale entry after 1 s (want ${want})`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      };
+      await until('first');
+      await a.put('p1', 'demo', { 'X-Key': 'second' });
+      await until('second');
+      await a.delete('p1', 'demo');
+      await until(undefined);
+    } finally {
+      for (const app of apps) await app.close();
+      for (const store of stores) await store.close();
+      await db.drop();
+    }
+  });
+});

@@ -134,6 +134,27 @@ describe('security: MCP per-message authorization', () => {
     expect(JSON.stringify(jsonUp.seen.map((x) => x.body))).not.toContain('secret_tool');
   });
 
+  it('a batch answered as SSE carries the gateway denial and the forwarded answer; the denied element never reaches the upstream', async () => {
+    const s = await session('demo', aliceToken, '2025-03-26');
+    sseUp.reset();
+    const r = await rpc(
+      s.url,
+      [
+        { jsonrpc: '2.0', id: 'l', method: 'tools/list', params: {} },
+        { jsonrpc: '2.0', id: 'd', method: 'tools/call', params: { name: 'secret_tool', arguments: {} } },
+      ],
+      s.headers,
+    );
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toContain('text/event-stream');
+    const byId = Object.fromEntries(messages(r).map((m: { id: string }) => [m.id, m]));
+    expect(byId.d.error.code).toBe(-32003);
+    expect(byId.l.result.tools.map((t: { name: string }) => t.name).sort()).toEqual(['echo', 'read_file']);
+    expect(r.text).not.toContain('SECRET OUTPUT');
+    expect(sseUp.toolCalls()).toEqual([]);
+    expect(sseUp.rpcMethods()).toEqual(['tools/list']);
+  });
+
   it('a batch where every element is denied never reaches the upstream', async () => {
     const s = await session('demo-json', aliceToken, '2025-03-26');
     jsonUp.reset();
