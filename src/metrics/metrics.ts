@@ -38,7 +38,6 @@ export const MCP_METHODS: ReadonlySet<string> = new Set([
   // HTTP-level operations of the Streamable HTTP transport
   'stream',
   'session/delete',
-  'batch',
 ]);
 
 /** Outcome of one MCP request, as counted in portcullis_mcp_requests_total. */
@@ -110,7 +109,7 @@ export class Metrics {
     return server;
   }
 
-  /** Count one MCP request (a batch counts each element, or once as `batch`). */
+  /** Count one MCP request (a batch counts each of its messages). */
   mcpRequest(server: string | null | undefined, method: string | null | undefined, outcome: McpOutcome): void {
     this.mcpRequests.inc({ server: this.serverLabel(server), method: method && MCP_METHODS.has(method) ? method : 'other', outcome });
   }
