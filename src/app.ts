@@ -16,7 +16,7 @@ import { type Config } from './config/index.js';
 import { type Bus } from './lib/bus.js';
 import { Lifecycle, openCluster, type RedisConnections } from './cluster/index.js';
 import { createHttpServer } from './http/server.js';
-import { httpsOptions, watchTlsFiles, type SecureContextTarget } from './http/tls.js';
+import { httpsOptions, installTlsHooks, type TlsServer } from './http/tls.js';
 import { createLogger, type Logger } from './http/logger.js';
 import { makeAuthenticate } from './http/middleware/authenticate.js';
 import { registerRoutes } from './http/routes/index.js';
@@ -164,7 +164,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     logger, bodyLimit: config.server.body_limit, https: tls ? httpsOptions(tls) : null,
     trustProxy: clientIp.trusted.size ? makeTrustFn(clientIp.trusted) : false,
   });
-  if (tls) closers.push(watchTlsFiles(http.server as unknown as SecureContextTarget, tls, logger));
+  if (tls) closers.push(installTlsHooks(http.server as unknown as TlsServer, tls, logger));
   lifecycle.track(http.server);
   installRateLimits(http, rateLimits, clientIp);
   await registerRoutes(http, services);

@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { type AddressInfo } from 'node:net';
-import { type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpsOptions, watchTlsFiles } from '../src/http/tls.js';
+import { httpsOptions, installTlsHooks } from '../src/http/tls.js';
 import { ConfigError } from '../src/config/index.js';
 import { compileSubjectPattern, formatDn, parseDn, parseNodeSubject } from '../src/lib/distinguished-name.js';
 import { MtlsProvider } from '../src/auth/providers/mtls.js';
@@ -241,7 +241,7 @@ describe('TLS files are reloaded when they change', () => {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    stop = watchTlsFiles(server, tls, { info: (o) => reloads.push(o), error: (o) => errors.push(o) }, 50);
+    stop = installTlsHooks(server, tls, { info: (o) => reloads.push(o), error: (o) => errors.push(o) }, 50);
   });
   afterAll(async () => {
     stop();
@@ -262,6 +262,22 @@ describe('TLS files are reloaded when they change', () => {
     expect(await authorized('/CN=client-001')).toBe('false');
     expect(await authorized('/CN=client-002')).toBe('true');
     expect(reloads.length).toBeGreaterThan(0);
+  });
+
+  it('client-initiated renegotiation is refused (the certificate of a connection cannot change)', async () => {
+    const c = pki.client('/CN=client-002');
+    const sock = tlsConnect({ host: '127.0.0.1', port: Number(new URL(base).port), ca: pki.ca, cert: c.cert, key: c.key, servername: 'localhost', maxVersion: 'TLSv1.2' });
+    sock.on('error', () => {});
+    await once(sock, 'secureConnect');
+    sock.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    await once(sock, 'data');
+    const outcome = await new Promise<string>((resolve) => {
+      sock.once('close', () => resolve('closed'));
+      const ok = sock.renegotiate({ rejectUnauthorized: true }, (err) => resolve(err ? 'refused' : 'renegotiated'));
+      if (!ok) resolve('refused');
+    });
+    sock.destroy();
+    expect(outcome).not.toBe('renegotiated');
   });
 
   it('a broken replacement is logged and the previous files stay in force', async () => {

@@ -12,8 +12,10 @@
  *            that verifies against client_ca_file (and is not in crl_file).
  */
 import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
-import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import { createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { type ServerOptions } from 'node:https';
+import { type CredentialInput } from '../auth/authenticate.js';
+import { certificateSubject } from '../auth/providers/mtls.js';
 import { ConfigError, type Config } from '../config/index.js';
 
 export type TlsConfig = NonNullable<Config['server']['tls']>;
@@ -60,12 +62,39 @@ export function httpsOptions(tls: TlsConfig): ServerOptions {
 
 export interface SecureContextTarget {
   setSecureContext(options: SecureContextOptions): void;
+  /** http(s).Server: ends keep-alive connections that carry no request right now. */
+  closeIdleConnections?(): void;
+}
+
+export interface TlsServer extends SecureContextTarget {
+  on(event: 'secureConnection', listener: (socket: TLSSocket) => void): unknown;
+  off(event: 'secureConnection', listener: (socket: TLSSocket) => void): unknown;
+}
+
+/**
+ * Everything the HTTPS listener needs beyond its options:
+ * - client-initiated renegotiation is refused (a DoS vector, and it could swap
+ *   the client certificate under a connection whose identity is cached);
+ * - the TLS files are watched and reloaded (watchTlsFiles).
+ * Returns a stop function.
+ */
+export function installTlsHooks(server: TlsServer, tls: TlsConfig, log: Parameters<typeof watchTlsFiles>[2], intervalMs?: number): () => void {
+  const noRenegotiation = (socket: TLSSocket) => socket.disableRenegotiation();
+  server.on('secureConnection', noRenegotiation);
+  const stopWatching = watchTlsFiles(server, tls, log, intervalMs);
+  return () => {
+    server.off('secureConnection', noRenegotiation);
+    stopWatching();
+  };
 }
 
 /**
  * Poll the TLS files and swap in a new secure context when one changes
  * (a renewed certificate, a refreshed CRL). A broken update is logged and
- * the previous context stays in force. Returns a stop function.
+ * the previous context stays in force. New handshakes use the new files;
+ * idle keep-alive connections are closed so their clients reconnect (and are
+ * verified again, e.g. against a new CRL); connections busy with a request or
+ * a stream keep their handshake's verdict until they end. Returns a stop function.
  */
 export function watchTlsFiles(
   server: SecureContextTarget,
@@ -79,6 +108,7 @@ export function watchTlsFiles(
     pending = null;
     try {
       server.setSecureContext(secureContextOptions(tls));
+      server.closeIdleConnections?.();
       log.info({ files }, 'TLS files reloaded');
     } catch (e) {
       log.error({ err: e instanceof ConfigError ? e.problems : String(e) }, 'TLS files changed but could not be loaded; keeping the previous ones');
@@ -96,4 +126,37 @@ export function watchTlsFiles(
     if (pending) clearTimeout(pending);
     for (const f of files) unwatchFile(f, listener);
   };
+}
+
+export interface PeerCertificateState {
+  peerCertificate: CredentialInput['peerCertificate'];
+  peerCertificateRejected: boolean;
+}
+
+const NO_CERTIFICATE: PeerCertificateState = Object.freeze({ peerCertificate: null, peerCertificateRejected: false });
+const perSocket = new WeakMap<object, PeerCertificateState>();
+
+/**
+ * The client certificate of a connection, as the TLS handshake judged it: a
+ * certificate identity exists only when the socket is `authorized` (chain to
+ * client_ca_file, not revoked, not expired); a presented certificate that
+ * failed is `peerCertificateRejected`. Computed once per connection (the
+ * certificate cannot change: renegotiation is refused, see installTlsHooks).
+ */
+export function peerCertificateOf(socket: object): PeerCertificateState {
+  const s = socket as { authorized?: boolean; getPeerCertificate?: () => { fingerprint256?: string; raw?: Buffer } };
+  if (typeof s.getPeerCertificate !== 'function') return NO_CERTIFICATE;
+  const hit = perSocket.get(socket);
+  if (hit) return hit;
+  let state = NO_CERTIFICATE;
+  const c = s.getPeerCertificate();
+  if (c?.raw && c.fingerprint256) {
+    // RFC 4514 subject from the DER certificate (escaped, multi-valued RDNs kept).
+    const subject = s.authorized === true ? certificateSubject(c.raw, c.fingerprint256) : null;
+    state = subject
+      ? { peerCertificate: { subject, fingerprint256: c.fingerprint256, raw: c.raw }, peerCertificateRejected: false }
+      : { peerCertificate: null, peerCertificateRejected: true };
+  }
+  perSocket.set(socket, state);
+  return state;
 }

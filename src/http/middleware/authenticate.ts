@@ -1,10 +1,10 @@
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type Authenticator, type CredentialInput } from '../../auth/authenticate.js';
-import { certificateSubject } from '../../auth/providers/mtls.js';
 import { hasScope, type Principal, type Scope } from '../../auth/principal.js';
 import { type UsageRecorder } from '../../auth/usage.js';
 import { type Role } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';
+import { peerCertificateOf } from '../tls.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -31,20 +31,9 @@ export function credentialInput(req: FastifyRequest): CredentialInput {
     if (name.length === 13 && name.toLowerCase() === 'authorization') authorization.push(raw[i + 1]);
   }
   const apiKey = req.headers['x-api-key'];
-  // Only the TLS layer's verdict counts: a certificate identity exists only on
-  // an `authorized` socket; no header (X-Client-Cert, X-SSL-Client-DN, ...) is read.
-  const socket = req.raw.socket as { authorized?: boolean; getPeerCertificate?: () => { fingerprint256?: string; raw?: Buffer } };
-  let peerCertificate: CredentialInput['peerCertificate'] = null;
-  let peerCertificateRejected = false;
-  if (typeof socket.getPeerCertificate === 'function') {
-    const c = socket.getPeerCertificate();
-    if (c?.raw && c.fingerprint256) {
-      // RFC 4514 subject from the DER certificate (escaped, multi-valued RDNs kept).
-      const subject = socket.authorized === true ? certificateSubject(c.raw, c.fingerprint256) : null;
-      if (subject) peerCertificate = { subject, fingerprint256: c.fingerprint256, raw: c.raw };
-      else peerCertificateRejected = true;
-    }
-  }
+  // Only the TLS layer's verdict counts (see http/tls.ts); no header such as
+  // X-Client-Cert or X-SSL-Client-DN is ever read.
+  const { peerCertificate, peerCertificateRejected } = peerCertificateOf(req.raw.socket);
   return {
     authorization,
     apiKey: Array.isArray(apiKey) ? apiKey.join(',') : apiKey,
