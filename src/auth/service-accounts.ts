@@ -215,7 +215,7 @@ export class ClientCredentialsGrant {
 
   async issue(req: ClientCredentialsRequest): Promise<{ account: ServiceAccountRecord; response: TokenResponse }> {
     const scopes = parseRequestedScopes(req.scope);
-    const throttleKey = `oauth-client:${req.clientId}`;
+    const throttleKey = req.clientId; // the throttle given here counts in its own namespace (not login's)
     try {
       await this.throttle.check(throttleKey, req.ip);
     } catch (e) {
