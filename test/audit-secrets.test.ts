@@ -112,13 +112,35 @@ describe('audit contains no secrets', () => {
     expect(rot.statusCode).toBe(200);
     keep('rotated client secret', rot.json().client_secret);
 
+    // a runtime server whose URL and headers carry credentials
+    const urlPw = `up-${randomBytes(9).toString('base64url')}`;
+    const urlKey = `key-${randomBytes(9).toString('base64url')}`;
+    const hdr = `hdr-${randomBytes(9).toString('base64url')}`;
+    keep('upstream url password', urlPw);
+    keep('upstream url api key', urlKey);
+    keep('upstream header value', hdr);
+    const srv = await t.inject({
+      method: 'POST',
+      url: '/api/v1/servers',
+      headers: bearer(admin.token),
+      payload: { name: 'remote-one', url: `http://robot:${urlPw}@127.0.0.1:9/mcp?api_key=${urlKey}`, headers: { 'X-Upstream-Key': hdr } },
+    });
+    expect(srv.statusCode, srv.body).toBe(201);
+    const upd = await t.inject({
+      method: 'PUT',
+      url: '/api/v1/servers/remote-one',
+      headers: bearer(admin.token),
+      payload: { url: `http://robot:${urlPw}@127.0.0.1:9/mcp2?api_key=${urlKey}`, headers: { 'X-Upstream-Key': hdr } },
+    });
+    expect(upd.statusCode, upd.body).toBe(200);
+
     expect((await t.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: bearer(admin.token) })).statusCode).toBe(204);
     await t.app.services.audit.flush();
   });
 
   it('recorded the scenario (so the scan below has something to scan)', async () => {
     const actions = new Set((await t.store.audit.query({ limit: 1000 })).map((e) => e.action));
-    for (const a of ['auth.register', 'auth.login', 'auth.login_failed', 'auth.refresh_reuse', 'auth.password_changed', 'auth.logout', 'token.create', 'token.rotate', 'token.revoke', 'user.create', 'group.create', 'service_account.create', 'service_account.rotate'])
+    for (const a of ['auth.register', 'auth.login', 'auth.login_failed', 'auth.refresh_reuse', 'auth.password_changed', 'auth.logout', 'token.create', 'token.rotate', 'token.revoke', 'user.create', 'group.create', 'service_account.create', 'service_account.rotate', 'server.create', 'server.update'])
       expect(actions, a).toContain(a);
     expect(stdout.join('').split('\n').filter((l) => l.startsWith('{"type":"audit"')).length).toBeGreaterThanOrEqual(15);
   });

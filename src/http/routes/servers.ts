@@ -1,5 +1,6 @@
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type Services } from '../../app.js';
+import { auditUrl } from '../../audit/redact.js';
 import { type Principal } from '../../auth/principal.js';
 import { roleSchema, type ServerDef } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';
@@ -151,7 +152,7 @@ export async function serverRoutes(app: FastifyInstance, s: Services): Promise<v
     const created = await s.store.servers.create(def.name, input);
     if (created === 'conflict') throw new GatewayError('conflict', { detail: `A server named ${def.name} already exists` });
     await applied(s, def.name, true);
-    audit(req, 'server.create', def.name, 201, { transport: transportOf(def), url: 'url' in def ? def.url : null });
+    audit(req, 'server.create', def.name, 201, { transport: transportOf(def), url: 'url' in def ? auditUrl(def.url) : null });
     const now = s.registry.get(def.name) ?? def;
     return reply.code(201).send(serverView(s, now, statusOf(s, def.name), true));
   });
@@ -165,7 +166,7 @@ export async function serverRoutes(app: FastifyInstance, s: Services): Promise<v
     const updated = await s.store.servers.update(name, input);
     if (!updated) throw unknownServer(name);
     await applied(s, name, true);
-    audit(req, 'server.update', name, 200, { transport: transportOf(def), url: 'url' in def ? def.url : null });
+    audit(req, 'server.update', name, 200, { transport: transportOf(def), url: 'url' in def ? auditUrl(def.url) : null });
     return serverView(s, s.registry.get(name) ?? def, statusOf(s, name), true);
   });
 
