@@ -37,7 +37,10 @@ export async function openCluster(
     if (given.bus) bus = given.bus;
     else if (redis) bus = ownBus = await RedisBus.start(redis, logger, given.busOptions);
     else bus = ownBus = new LocalBus();
+    // Serve only once the shared command connection is up (readiness, rate limits).
+    if (ownRedis) await ownRedis.ready(given.busOptions?.startTimeoutMs ?? 10_000);
   } catch (e) {
+    await ownBus?.close();
     await ownRedis?.close();
     throw e;
   }
