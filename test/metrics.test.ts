@@ -29,6 +29,8 @@ describe('GET /metrics', () => {
     await t.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer('eyJhbGciOiJIUzI1NiJ9.e30.bad') });
     await t.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { 'x-api-key': 'pcl_not_a_real_token_at_all_0000000000' } });
     await t.inject({ method: 'GET', url: '/api/v1/auth/me' });
+    await t.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'm@example.com', password: 'correct horse battery' } });
+    await t.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'm@example.com', password: 'wrong-password' } });
 
     const r = await t.inject({ method: 'GET', url: '/metrics' });
     expect(r.statusCode).toBe(200);
@@ -54,6 +56,9 @@ describe('GET /metrics', () => {
     expect(sample(body, 'portcullis_auth_failure_total{method="jwt",reason="invalid_token"}')).toBe(1);
     expect(sample(body, 'portcullis_auth_failure_total{method="api_token",reason="invalid_token"}')).toBe(1);
     expect(sample(body, 'portcullis_auth_failure_total{method="none",reason="unauthenticated"}')).toBe(1);
+    // password logins count by method "password" (their argon2 time is not in the request-auth histogram)
+    expect(sample(body, 'portcullis_auth_success_total{method="password"}')).toBe(1);
+    expect(sample(body, 'portcullis_auth_failure_total{method="password",reason="invalid_credentials"}')).toBe(1);
     expect(sample(body, 'portcullis_auth_duration_seconds_count')).toBe(7);
     expect(body).toContain('portcullis_auth_duration_seconds_bucket{le="0.000025"}');
     expect(sample(body, 'portcullis_rate_limited_total{dimension="token"}')).toBe(1);

@@ -33,10 +33,13 @@ export async function authRoutes(app: FastifyInstance, s: Services): Promise<voi
     try {
       const pair = await s.sessions.login({ login, password: b.password, ip: req.ip });
       s.audit.record({ action: 'auth.login', actor: pair.user.id, actorType: 'user', ip: req.ip, status: 200 });
+      s.metrics.authSuccess.inc({ method: 'password' });
       return pair;
     } catch (e) {
-      if (e instanceof GatewayError)
+      if (e instanceof GatewayError) {
         s.audit.record({ action: 'auth.login_failed', actor: login.slice(0, 254).toLowerCase(), actorType: 'anonymous', ip: req.ip, status: e.status, detail: { code: e.code } });
+        s.metrics.authFailure.inc({ method: 'password', reason: e.code });
+      }
       throw e;
     }
   });
