@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { CodeMigrationProvider } from '../../src/store/migrations/index.js';
 import { startHttpUpstream, STDIO_FIXTURE, type FixtureUpstream } from '../fixtures/mcp-upstreams.js';
-import { connectClient, rawInitialize, rpc } from '../helpers/mcp.js';
+import { connectClient, rawInitialize, rpc, sseMessages } from '../helpers/mcp.js';
 import { createPgDatabase, REDIS_URL, type TestDb } from '../helpers/db.js';
 import { api, startGatewayProcess, waitFor, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
 
@@ -217,6 +217,31 @@ describe('two replicas on PostgreSQL + Redis', () => {
       await waitFor(async () => (await rpc(`${a.url}/mcp/remote`, { jsonrpc: '2.0', id: 9, method: 'tools/list' }, headers)).status === 404, PROPAGATION_MS);
       expect(Date.now() - t0).toBeLessThan(PROPAGATION_MS);
       await client.close().catch(() => {});
+    });
+
+    it("a group's grants changed on A apply to MCP authorization on B within 1 s", async () => {
+      await api(a.url, 'POST', '/api/v1/groups', { token: admin, body: { name: 'mcp-users', grants: [{ server: 'remote', tools: ['echo'], access_level: 'execute' }] } });
+      const u = (await api(a.url, 'POST', '/api/v1/users', { token: admin, body: { email: 'mcp-user@example.com', password: 'mcp user password', groups: ['mcp-users'] } })).body;
+      const jwt: string = (await api(a.url, 'POST', '/api/v1/auth/login', { body: { email: 'mcp-user@example.com', password: 'mcp user password' } })).body.token;
+      expect(u.id ?? u.user?.id).toBeTruthy();
+      const headers = { authorization: `Bearer ${jwt}` };
+      const sid = await rawInitialize(`${b.url}/mcp/remote`, headers, PV);
+      const withSid = { ...headers, 'mcp-session-id': sid, 'mcp-protocol-version': PV };
+      const toolsOnB = async () => {
+        const r = await rpc(`${b.url}/mcp/remote`, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, withSid);
+        const msg = r.headers.get('content-type')?.includes('text/event-stream') ? sseMessages(r.text)[0] : r.json();
+        return (msg.result.tools as { name: string }[]).map((t) => t.name).sort();
+      };
+      expect(await toolsOnB()).toEqual(['echo']);
+      const call = { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'read_file', arguments: { path: 'x' } } };
+      expect((await rpc(`${b.url}/mcp/remote`, call, withSid)).text).toContain('-32003');
+
+      const t0 = Date.now();
+      const put = await api(a.url, 'PUT', '/api/v1/groups/mcp-users', { token: admin, body: { grants: [{ server: 'remote', tools: ['echo', 'read_*'], access_level: 'execute' }] } });
+      expect(put.status).toBe(200);
+      await waitFor(async () => JSON.stringify(await toolsOnB()) === '["echo","read_file"]', PROPAGATION_MS);
+      expect(Date.now() - t0).toBeLessThan(PROPAGATION_MS);
+      expect((await rpc(`${b.url}/mcp/remote`, call, withSid)).text).not.toContain('-32003');
     });
 
     it('a stdio session is replica-local: on the other replica its owner gets 404 session_not_found naming the routing problem', async () => {
