@@ -390,6 +390,19 @@ describe('per-user upstream credentials API', () => {
   });
 });
 
+describe('deleting a user', () => {
+  it('deletes the credentials the user stored', async () => {
+    const u = await register(t, 'leaver@example.com');
+    expect((await send('PUT', `/api/v1/users/${u.user.id}`, 'admin', { groups: ['eng'] })).statusCode).toBe(200);
+    const put = await t.inject({ method: 'PUT', url: '/api/v1/servers/demo/credentials', headers: bearer(u.token), payload: { headers: { 'X-User-Token': 'leaver' } } });
+    expect(put.statusCode, put.body).toBe(201);
+    expect(await t.app.services.userCredentials.headersFor(u.user.id, 'demo')).toEqual({ 'X-User-Token': 'leaver' });
+    expect((await send('DELETE', `/api/v1/users/${u.user.id}`, 'admin')).statusCode).toBe(204);
+    expect(await t.store.credentials.get(u.user.id, 'demo')).toBeUndefined();
+    expect(await t.app.services.userCredentials.headersFor(u.user.id, 'demo')).toBeUndefined();
+  });
+});
+
 describe('without credentials.encryption_key', () => {
   it('storing credentials is refused with encryption_key_missing', async () => {
     const t2 = await startTestApp({ config: { servers: [{ name: 'demo', url: up.url }] } });

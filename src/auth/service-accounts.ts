@@ -131,8 +131,11 @@ export class ServiceAccountService {
   async delete(c: Caller, ref: string): Promise<void> {
     const a = await this.resolve(ref);
     const tokens = await this.deps.store.apiTokens.list(a.clientId);
+    const credentialServers = await this.deps.store.credentials.serversOf(`sa:${a.clientId}`);
     if (!(await this.deps.store.serviceAccounts.delete(a.clientId))) throw notFound();
     this.deps.bus.publish({ kind: 'service_account', id: a.clientId });
+    // The store deleted the account's stored upstream credentials too; drop their cached copies.
+    for (const server of credentialServers) this.deps.bus.publish({ kind: 'credentials', principal: `sa:${a.clientId}`, server });
     for (const t of tokens) this.deps.bus.publish({ kind: 'token', hash: t.tokenHash });
     this.deps.audit.record({ action: 'service_account.delete', ...auditActor(c), status: 204, detail: { client_id: a.clientId, name: a.name, revoked_tokens: tokens.length } });
   }

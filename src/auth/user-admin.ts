@@ -106,6 +106,7 @@ export class UserAdminService {
   async delete(c: Caller, id: string): Promise<void> {
     const u = await this.record(id);
     const tokens = await this.deps.store.apiTokens.list(u.id);
+    const credentialServers = await this.deps.store.credentials.serversOf(u.id);
     const r = await this.deps.store.users.delete(u.id);
     if (r === 'not_found') throw notFound();
     if (r === 'last_admin') throw lastAdmin();
@@ -114,6 +115,8 @@ export class UserAdminService {
     // request re-reads the (now missing) user through the identity cache.
     this.deps.bus.publish({ kind: 'user', id: u.id });
     for (const t of tokens) this.deps.bus.publish({ kind: 'token', hash: t.tokenHash });
+    // The store deleted the user's stored upstream credentials too; drop their cached copies.
+    for (const server of credentialServers) this.deps.bus.publish({ kind: 'credentials', principal: u.id, server });
     this.deps.audit.record({ action: 'user.delete', ...auditActor(c), status: 204, detail: { user_id: u.id, email: u.email, revoked_tokens: tokens.length } });
   }
 

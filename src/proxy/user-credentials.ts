@@ -179,13 +179,6 @@ export class CredentialService implements UpstreamCredentials {
     return principals.length;
   }
 
-  /** Drop every credential of a principal that no longer exists. */
-  async deleteForPrincipal(principalId: string): Promise<number> {
-    const servers = await this.store.credentials.deleteForPrincipal(principalId);
-    for (const s of servers) this.bus.publish({ kind: 'credentials', principal: principalId, server: s });
-    return servers.length;
-  }
-
   close(): void {
     this.unsubscribe();
     this.cache.clear();

@@ -51,16 +51,16 @@ export class CredentialStore {
     return Number(r.numDeletedRows) > 0;
   }
 
+  /** Servers the principal has stored credentials for. */
+  async serversOf(principalId: string): Promise<string[]> {
+    const rows = await this.db.kysely.selectFrom('user_credentials').select('server').where('principal_id', '=', principalId).execute();
+    return rows.map((r) => r.server);
+  }
+
   /** Remove every record of a server (the server was deleted); returns the affected principals. */
   async deleteForServer(server: string): Promise<string[]> {
     const rows = await this.db.kysely.deleteFrom('user_credentials').where('server', '=', server).returning('principal_id').execute();
     return rows.map((r) => r.principal_id);
-  }
-
-  /** Remove every record of a principal (the principal was deleted); returns the affected servers. */
-  async deleteForPrincipal(principalId: string): Promise<string[]> {
-    const rows = await this.db.kysely.deleteFrom('user_credentials').where('principal_id', '=', principalId).returning('server').execute();
-    return rows.map((r) => r.server);
   }
 
   async count(): Promise<number> {
