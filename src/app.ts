@@ -173,7 +173,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     http,
     services,
     async close() {
-      await http.close();
+      // Bounded: open event streams are ended and stragglers cut at server.shutdown_timeout,
+      // so closing never hangs on a client that keeps a stream open. main.ts drains first on SIGTERM.
+      if (!services.lifecycle.shuttingDown) await services.lifecycle.drain(http.server, () => http.close(), config.server.shutdown_timeout);
       await services.upstreams.close();
       registry.close();
       for (const fn of closers.reverse()) await fn();
