@@ -15,7 +15,7 @@ import { type AuditSink } from './audit/types.js';
 import { type Config } from './config/index.js';
 import { type Bus } from './lib/bus.js';
 import { Lifecycle, openCluster, type RedisConnections } from './cluster/index.js';
-import { createHttpServer } from './http/server.js';
+import { createHttpServer, type RawRouteSlot } from './http/server.js';
 import { httpsOptions, installTlsHooks, type TlsServer } from './http/tls.js';
 import { createLogger, type Logger } from './http/logger.js';
 import { makeAuthenticate } from './http/middleware/authenticate.js';
@@ -70,6 +70,8 @@ export interface Services {
   rateLimits: RateLimits;
   /** Client address of a request (X-Forwarded-For only from server.trusted_proxies). */
   clientIp: ClientIpResolver;
+  /** Requests served outside fastify (the MCP endpoint). */
+  rawRoutes: RawRouteSlot;
   auditRetention: AuditRetention;
   /** MCP servers: config file (read-only) plus runtime-defined ones. */
   registry: ServerRegistry;
@@ -99,6 +101,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const limiterFactory = deps.limiterFactory ?? (cluster.redis ? redisLimiterFactory(cluster.redis.client, cluster.redis.keyPrefix) : memoryLimiterFactory);
   const metrics = new Metrics();
   const clientIp = makeClientIpResolver(config.server.trusted_proxies);
+  const rawRoutes: RawRouteSlot = { handler: null };
   const closers: (() => Promise<void> | void)[] = [];
   // First: refuse to start when stored per-user credentials cannot be decrypted (no key, or another key).
   const userCredentials = await CredentialService.create(config, store, bus, logger).catch(async (e: unknown) => {
@@ -145,7 +148,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const services: Services = {
     config, store, logger, bus, replicaId: cluster.replicaId, redis: cluster.redis, lifecycle, signer, cache, auth, sessions, usage, audit: auditLog, auditLog, limiterFactory,
     authenticate: withRateLimits(makeAuthenticate(auth, usage), rateLimits, clientIp),
-    metrics, rateLimits, clientIp, auditRetention,
+    metrics, rateLimits, clientIp, auditRetention, rawRoutes,
     registry,
     upstreams: undefined as unknown as UpstreamManager,
     credentials: userCredentials,
@@ -161,6 +164,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   const tls = config.server.tls;
   const http = createHttpServer({
+    rawRoutes,
     logger, bodyLimit: config.server.body_limit, https: tls ? httpsOptions(tls) : null,
     trustProxy: clientIp.trusted.size ? makeTrustFn(clientIp.trusted) : false,
   });

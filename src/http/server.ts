@@ -1,5 +1,7 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import { GatewayError, PROBLEM_CONTENT_TYPE, toGatewayError, toProblem } from '../errors/index.js';
+import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttps, type ServerOptions as HttpsOptions } from 'node:https';
 import { type Logger } from './logger.js';
 
 export interface HttpOptions {
@@ -8,6 +10,16 @@ export interface HttpOptions {
   /** Trusted-proxy rule for `req.ip` (a function from http/client-ip.ts, or CIDRs). */
   trustProxy?: boolean | string[] | ((address: string, hop: number) => boolean);
   https?: import('node:https').ServerOptions | null;
+  /**
+   * Requests this handler claims (returns true) bypass fastify entirely: the
+   * MCP hot path is served by a lean node:http handler. Set after routes are built.
+   */
+  rawRoutes?: RawRouteSlot;
+}
+
+export type RawHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+export interface RawRouteSlot {
+  handler: RawHandler | null;
 }
 
 /** Map framework errors (body parsing, limits) onto the registry. */
@@ -42,6 +54,7 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     forceCloseConnections: false,
     requestIdHeader: false,
     ...(opts.https ? { https: opts.https } : {}),
+    ...(opts.rawRoutes ? { serverFactory: rawAwareServerFactory(opts.rawRoutes, opts.https ?? null) } : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   app.setErrorHandler((e, req, reply) => {
@@ -55,4 +68,23 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     reply.code(404).type(PROBLEM_CONTENT_TYPE).send(toProblem(err));
   });
   return app;
+}
+
+/**
+ * The node server fastify listens on: requests claimed by the raw slot are
+ * served there, everything else goes to fastify's handler. Same timeouts as
+ * fastify's own server.
+ */
+function rawAwareServerFactory(slot: RawRouteSlot, https: HttpsOptions | null) {
+  return (fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void): Server => {
+    const dispatch = (req: IncomingMessage, res: ServerResponse) => {
+      const h = slot.handler;
+      if (h !== null && h(req, res)) return;
+      fastifyHandler(req, res);
+    };
+    const server = (https ? createHttps(https, dispatch) : createHttp(dispatch)) as Server;
+    server.keepAliveTimeout = 72_000;
+    server.requestTimeout = 0;
+    return server;
+  };
 }

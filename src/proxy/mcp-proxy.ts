@@ -275,7 +275,7 @@ export class McpProxy {
     };
     if (session?.upstreamSessionId) headers['mcp-session-id'] = session.upstreamSessionId;
     const body = forward.length === parsed.messages.length ? req.body! : JSON.stringify(batchOut ? forward : forward[0]);
-    const up = await this.timed(def.name, () => http.request({ method: 'POST', headers, body, signal: req.signal }));
+    const up = await this.timed(def.name, () => http.request({ method: 'POST', headers, body }));
     let s = session;
     if (!s && hasInit && up.status === 200) {
       const upstreamSid = up.headers['mcp-session-id'];
@@ -441,7 +441,7 @@ export class McpProxy {
         'mcp-session-id': session.upstreamSessionId,
       };
       try {
-        const up = await http.request({ method: 'DELETE', headers, signal: req.signal });
+        const up = await http.request({ method: 'DELETE', headers });
         up.body.resume();
       } catch (e) {
         this.deps.logger.debug({ server: def.name, err: e }, 'upstream session DELETE failed');

@@ -1,7 +1,10 @@
+import { sql } from 'kysely';
 import { type AuditEvent } from '../audit/types.js';
 import { type Db } from './db.js';
 import { fromJson, toJson } from './json.js';
 import { type AuditEventsTable } from './schema.js';
+
+const AUDIT_COLUMNS = ['id', 'ts', 'action', 'actor', 'actor_type', 'token_id', 'server', 'method', 'tool', 'decision', 'status', 'latency_ms', 'ip', 'detail'] as const;
 
 /** A stored audit event as read back. */
 export interface AuditRecord {
@@ -56,6 +59,13 @@ const fromRow = (r: AuditEventsTable): AuditRecord => ({
 export class AuditStore {
   constructor(private readonly db: Db) {}
 
+  private sqliteInsert: ((rows: AuditEventsTable[]) => void) | null = null;
+
+  /**
+   * Batch insert, cheap per row: audit runs on every MCP message. SQLite uses
+   * one cached prepared statement inside a single transaction; PostgreSQL one
+   * constant-text INSERT ... SELECT FROM unnest(arrays) per batch.
+   */
   async insertMany(events: (AuditEvent & { id: string; ts: string })[]): Promise<void> {
     if (!events.length) return;
     const rows: AuditEventsTable[] = events.map((e) => ({
@@ -74,6 +84,28 @@ export class AuditStore {
       ip: e.ip ?? null,
       detail: e.detail ? toJson(e.detail) : null,
     }));
+    const raw = this.db.sqlite;
+    // Never write inside a transaction kysely holds open on the same connection (it could roll our rows back).
+    if (raw && !raw.inTransaction) {
+      if (!this.sqliteInsert) {
+        const stmt = raw.prepare(
+          `INSERT INTO audit_events (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`,
+        );
+        this.sqliteInsert = raw.transaction((batch: AuditEventsTable[]) => {
+          for (const r of batch) stmt.run(r.id, r.ts, r.action, r.actor, r.actor_type, r.token_id, r.server, r.method, r.tool, r.decision, r.status, r.latency_ms, r.ip, r.detail);
+        });
+      }
+      this.sqliteInsert(rows);
+      return;
+    }
+    if (this.db.dialect === 'postgres') {
+      const col = <K extends keyof AuditEventsTable>(k: K) => rows.map((r) => r[k]);
+      await sql`INSERT INTO audit_events (id, ts, action, actor, actor_type, token_id, server, method, tool, decision, status, latency_ms, ip, detail)
+        SELECT * FROM unnest(${col('id')}::text[], ${col('ts')}::text[], ${col('action')}::text[], ${col('actor')}::text[], ${col('actor_type')}::text[],
+          ${col('token_id')}::text[], ${col('server')}::text[], ${col('method')}::text[], ${col('tool')}::text[], ${col('decision')}::text[],
+          ${col('status')}::int[], ${col('latency_ms')}::float8[], ${col('ip')}::text[], ${col('detail')}::text[])`.execute(this.db.kysely);
+      return;
+    }
     for (let i = 0; i < rows.length; i += 200) await this.db.kysely.insertInto('audit_events').values(rows.slice(i, i + 200)).execute();
   }
 

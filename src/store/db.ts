@@ -9,6 +9,8 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Db {
   kysely: Kysely<Database>;
   dialect: Dialect;
+  /** The SQLite handle itself, for bulk writes with cached prepared statements (audit). */
+  sqlite?: import('better-sqlite3').Database;
   close(): Promise<void>;
 }
 
@@ -28,7 +30,7 @@ export async function openDb(url: string, opts: OpenDbOptions = {}): Promise<Db>
     database.pragma('foreign_keys = ON');
     database.pragma('synchronous = NORMAL');
     const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-    return { kysely, dialect: 'sqlite', close: () => kysely.destroy() };
+    return { kysely, dialect: 'sqlite', sqlite: database, close: () => kysely.destroy() };
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     const pg = await import('pg');

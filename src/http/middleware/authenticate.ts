@@ -1,4 +1,5 @@
 import { type FastifyReply, type FastifyRequest } from 'fastify';
+import { type IncomingMessage } from 'node:http';
 import { type Authenticator, type CredentialInput } from '../../auth/authenticate.js';
 import { hasScope, type Principal, type Scope } from '../../auth/principal.js';
 import { type UsageRecorder } from '../../auth/usage.js';
@@ -24,7 +25,12 @@ export function queryHasCredential(url: string): boolean {
 
 /** Gather raw credential material from a request (all Authorization values, X-API-Key, query, client cert). */
 export function credentialInput(req: FastifyRequest): CredentialInput {
-  const raw = req.raw.rawHeaders;
+  return credentialInputRaw(req.raw, req.url);
+}
+
+/** The same, from a bare node:http request (the raw /mcp path). */
+export function credentialInputRaw(req: IncomingMessage, url: string): CredentialInput {
+  const raw = req.rawHeaders;
   const authorization: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
@@ -33,11 +39,11 @@ export function credentialInput(req: FastifyRequest): CredentialInput {
   const apiKey = req.headers['x-api-key'];
   // Only the TLS layer's verdict counts (see http/tls.ts); no header such as
   // X-Client-Cert or X-SSL-Client-DN is ever read.
-  const { peerCertificate, peerCertificateRejected } = peerCertificateOf(req.raw.socket);
+  const { peerCertificate, peerCertificateRejected } = peerCertificateOf(req.socket);
   return {
     authorization,
     apiKey: Array.isArray(apiKey) ? apiKey.join(',') : apiKey,
-    queryCredential: queryHasCredential(req.url),
+    queryCredential: queryHasCredential(url),
     peerCertificate,
     peerCertificateRejected,
   };

@@ -1,0 +1,204 @@
+/**
+ * The MCP hot path: POST|GET|DELETE /mcp/{server} served by a lean node:http
+ * handler, outside fastify (no router, hooks, reply objects or per-request
+ * child loggers; one write per JSON response).
+ *
+ *   shutting down? → client IP + per-IP/global limits → Origin → authenticate
+ *   (before the body is read) → per-token/user/group limits → read the body
+ *   (bounded) → McpProxy (parse once, authorize each message, forward, relay)
+ *
+ * Every refusal is a JSON-RPC error body (MCP clients expect one), with the
+ * same statuses, codes, challenges, audit events and metrics as elsewhere.
+ */
+import { type IncomingMessage, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { type Authenticator } from '../auth/authenticate.js';
+import { type Principal } from '../auth/principal.js';
+import { type AuditSink } from '../audit/types.js';
+import { SERVER_NAME_RE } from '../config/schema.js';
+import { GatewayError, toGatewayError, toJsonRpc } from '../errors/index.js';
+import { type Metrics } from '../metrics/index.js';
+import { type McpProxy, type ProxyRequest, type ProxyResponse } from '../proxy/mcp-proxy.js';
+import { rateLimitHeaders, tighter, type RateLimits, type RateState } from '../ratelimit/index.js';
+import { type ClientIpResolver } from './client-ip.js';
+import { type Logger } from './logger.js';
+import { credentialInputRaw } from './middleware/authenticate.js';
+
+export interface McpHandlerDeps {
+  proxy: McpProxy;
+  auth: Authenticator;
+  audit: AuditSink;
+  metrics: Metrics;
+  logger: Logger;
+  limits: RateLimits;
+  clientIp: ClientIpResolver;
+  bodyLimit: number;
+  originOk: (origin: string | undefined) => boolean;
+  isServer: (name: string) => boolean;
+  resourceMetadataUrl: (server: string) => string;
+  shuttingDown: () => boolean;
+}
+
+/** Above this size a JSON reply is streamed instead of sent in one write. */
+const MAX_BUFFERED_REPLY = 1024 * 1024;
+const JSON_CT = 'application/json';
+
+/** `/mcp/{server}` (optionally with a query) → the raw server segment; null when the path is not that shape. */
+export function mcpPathServer(url: string): string | null {
+  if (!url.startsWith('/mcp/')) return null;
+  const q = url.indexOf('?', 5);
+  const path = q === -1 ? url.slice(5) : url.slice(5, q);
+  if (path.length === 0 || path.includes('/')) return null;
+  return path;
+}
+
+export function makeMcpHandler(d: McpHandlerDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return function handle(req, res) {
+    const method = req.method;
+    if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') return false;
+    const url = req.url ?? '';
+    const server = mcpPathServer(url);
+    if (server === null) return false;
+    serve(d, req, res, method, url, server).catch((e) => fail(d, res, e));
+    return true;
+  };
+}
+
+async function serve(d: McpHandlerDeps, req: IncomingMessage, res: ServerResponse, method: 'POST' | 'GET' | 'DELETE', url: string, server: string): Promise<void> {
+  if (d.shuttingDown()) throw new GatewayError('service_unavailable', { detail: 'The gateway is shutting down', headers: { Connection: 'close' } });
+
+  const ip = d.clientIp(req);
+  const knownServer = SERVER_NAME_RE.test(server) ? server : null;
+  const exempt = d.limits.isExempt(ip);
+  let rate: RateState | null = null;
+  if (!exempt && d.limits.hasAnonymousRules) rate = await d.limits.checkAnonymous(ip, knownServer);
+
+  if (!d.originOk(req.headers.origin)) throw new GatewayError('origin_not_allowed', { detail: 'Origin not allowed' });
+
+  let caller: Principal;
+  try {
+    caller = await d.auth.authenticate(credentialInputRaw(req, url));
+  } catch (e) {
+    if (e instanceof GatewayError && e.status === 401) {
+      d.audit.record({ action: 'mcp.request', actorType: 'anonymous', server: knownServer, method: null, decision: 'deny', status: 401, ip, detail: { code: e.code } });
+      d.metrics.mcpRequest(knownServer && d.isServer(knownServer) ? knownServer : null, null, 'unauthenticated');
+      const rm = `resource_metadata="${d.resourceMetadataUrl(server)}"`;
+      const challenge = e.code === 'unauthenticated' ? `Bearer ${rm}` : `Bearer ${rm}, error="invalid_token"`;
+      throw new GatewayError(e.code, { detail: e.detail, internal: e.internal, headers: { ...e.headers, 'WWW-Authenticate': challenge } });
+    }
+    throw e;
+  }
+  if (!exempt) rate = tighter(rate, await d.limits.checkPrincipal(caller, ip, knownServer));
+  if (knownServer === null) throw new GatewayError('unknown_server', { detail: `No MCP server named ${server}` });
+
+  let body: Buffer | null = null;
+  if (method === 'POST') {
+    const ctype = req.headers['content-type'];
+    if (ctype === undefined || !ctype.toLowerCase().startsWith(JSON_CT)) throw new GatewayError('unsupported_media_type', { detail: 'Content-Type must be application/json' });
+    body = await readBody(req, d.bodyLimit);
+  }
+
+  // The "client gone" signal is made only when something asks for it (event streams, stdio/SSE upstreams).
+  let ac: AbortController | null = null;
+  const preq: ProxyRequest = {
+    server: knownServer,
+    caller,
+    headers: req.headers,
+    body,
+    ip,
+    get signal() {
+      if (ac === null) {
+        const c = (ac = new AbortController());
+        if (res.closed) c.abort();
+        else res.once('close', () => res.writableFinished || c.abort());
+      }
+      return ac.signal;
+    },
+  };
+  const out = method === 'POST' ? await d.proxy.post(preq) : method === 'GET' ? await d.proxy.get(preq) : await d.proxy.delete(preq);
+  await send(res, out, rate);
+}
+
+/** Read the request body; 413 as soon as it exceeds the limit (never buffered past it). */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) {
+    req.resume();
+    return Promise.reject(new GatewayError('payload_too_large', { detail: 'The request body is too large', headers: { Connection: 'close' } }));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new GatewayError('payload_too_large', { detail: 'The request body is too large', headers: { Connection: 'close' } }));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
+    req.once('error', (e) => reject(new GatewayError('bad_request', { detail: 'The request body could not be read', internal: e })));
+  });
+}
+
+async function send(res: ServerResponse, r: ProxyResponse, rate: RateState | null): Promise<void> {
+  const headers: Record<string, string | number> = rate ? { ...r.headers, ...rateLimitHeaders(rate) } : r.headers;
+  const b = r.body;
+  if (!(b instanceof Readable)) {
+    if (b) headers['content-length'] = b.length;
+    res.writeHead(r.status, headers);
+    res.end(b ?? undefined);
+    return;
+  }
+  const ctype = String(r.headers['content-type'] ?? '');
+  if (ctype.startsWith(JSON_CT)) {
+    // Small JSON replies go out in one write; larger ones stream.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const c of b as AsyncIterable<Buffer>) {
+        chunks.push(c);
+        size += c.length;
+        if (size > MAX_BUFFERED_REPLY) break;
+      }
+    } catch (e) {
+      if (!res.headersSent && !res.destroyed) throw toGatewayError(e);
+      res.destroy();
+      return;
+    }
+    if (size <= MAX_BUFFERED_REPLY) {
+      headers['content-length'] = size;
+      res.writeHead(r.status, headers);
+      res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+      return;
+    }
+    res.writeHead(r.status, headers);
+    for (const c of chunks) res.write(c);
+    pipeInto(b, res);
+    return;
+  }
+  res.writeHead(r.status, headers);
+  res.flushHeaders();
+  pipeInto(b, res);
+}
+
+function pipeInto(body: Readable, res: ServerResponse): void {
+  body.on('error', () => res.destroy());
+  res.on('close', () => body.destroy());
+  body.pipe(res);
+}
+
+function fail(d: McpHandlerDeps, res: ServerResponse, e: unknown): void {
+  const err = toGatewayError(e);
+  if (err.status >= 500 && err.code !== 'service_unavailable') d.logger.error({ err: err.internal ?? e, code: err.code }, 'MCP request failed');
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(toJsonRpc(err, null));
+  res.writeHead(err.status, { ...err.headers, 'content-type': JSON_CT, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
