@@ -1,4 +1,4 @@
-import { uuid } from '../lib/crypto.js';
+import { uuidv7 } from '../lib/crypto.js';
 import { nowIso } from '../lib/time.js';
 import { type Logger } from '../http/logger.js';
 import { type Store } from '../store/index.js';
@@ -55,7 +55,7 @@ export class AuditLog implements AuditSink {
       }
       return;
     }
-    this.queue.push({ ...e, id: uuid(), ts: nowIso() });
+    this.queue.push({ ...e, id: uuidv7(), ts: nowIso() });
     if (this.queue.length >= 500 && !this.flushing) void this.flush();
   }
 
