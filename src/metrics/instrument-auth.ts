@@ -32,12 +32,16 @@ export function instrumentAuthenticator(auth: Authenticator, metrics: Metrics): 
   if (target[INSTRUMENTED]) return;
   target[INSTRUMENTED] = true;
   const inner = auth.authenticate.bind(auth);
+  // Label children bound once per method: no label hashing on the hot path.
+  const success = new Map<string, { inc(): void }>();
   auth.authenticate = async (input: CredentialInput) => {
     const t0 = performance.now();
     try {
       const p = await inner(input);
       metrics.authDuration.observe((performance.now() - t0) / 1000);
-      metrics.authSuccess.inc({ method: p.method });
+      let c = success.get(p.method);
+      if (!c) success.set(p.method, (c = metrics.authSuccess.labels({ method: p.method })));
+      c.inc();
       return p;
     } catch (e) {
       metrics.authDuration.observe((performance.now() - t0) / 1000);
