@@ -73,6 +73,19 @@ describe('login throttling per account', () => {
     expect(r.statusCode).toBe(429);
     expect(r.json().code).toBe('login_throttled');
   });
+
+  // Regression: the budget was keyed by the typed login string, so alternating
+  // email and username gave an attacker twice the attempts on one account.
+  it('email and username of one account share one budget', async () => {
+    const reg = await t.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { email: 'dual@example.com', username: 'dual-name', password: PASSWORD } });
+    expect(reg.statusCode).toBe(201);
+    expect((await login(t, { email: 'dual@example.com', password: 'wrong-password-1' })).statusCode).toBe(401);
+    expect((await login(t, { username: 'dual-name', password: 'wrong-password-2' })).statusCode).toBe(401);
+    expect((await login(t, { email: 'dual@example.com', password: 'wrong-password-3' })).statusCode).toBe(401);
+    const r = await login(t, { username: 'DUAL-NAME', password: PASSWORD });
+    expect(r.statusCode).toBe(429);
+    expect(r.json().code).toBe('login_throttled');
+  });
 });
 
 describe('login throttling per IP', () => {

@@ -83,14 +83,16 @@ export class SessionService {
   }
 
   async login(input: { login: string; password: string; ip: string }): Promise<TokenPair> {
-    await this.throttle.check(input.login, input.ip);
     const user = await this.store.users.byLogin(input.login);
+    // One budget per account whichever name (email or username) is typed; unknown names get their own.
+    const account = user ? `user:${user.id}` : `login:${input.login.toLowerCase()}`;
+    await this.throttle.check(account, input.ip);
     const ok = await verifyPassword(user?.passwordHash, input.password);
     if (!user || !ok || user.disabled) {
-      await this.throttle.failure(input.login, input.ip);
+      await this.throttle.failure(account, input.ip);
       throw new GatewayError('invalid_credentials', { detail: 'Invalid email/username or password' });
     }
-    await this.throttle.success(input.login);
+    await this.throttle.success(account);
     return this.issue(user, uuid());
   }
 

@@ -17,13 +17,22 @@ export interface SigningConfig {
  * public half is served at /.well-known/jwks.json.
  */
 export class Signer {
+  /**
+   * The protected-header segment every token this signer issues starts with
+   * (`base64url({"alg","typ","kid"})` + "."). The authenticator routes by it
+   * without decoding anything; verification still checks everything.
+   */
+  readonly headerPrefix: string;
+
   private constructor(
     readonly algorithm: string,
     private readonly signKey: CryptoKey,
     private readonly verifyKey: CryptoKey,
     readonly kid: string,
     readonly publicJwk: JWK | null,
-  ) {}
+  ) {
+    this.headerPrefix = Buffer.from(JSON.stringify({ alg: algorithm, typ: 'at+jwt', kid })).toString('base64url') + '.';
+  }
 
   static async create(cfg: SigningConfig | undefined, getOrInitSecret: (make: () => string) => Promise<string>): Promise<Signer> {
     if (!cfg || cfg.algorithm === 'HS256') {

@@ -13,12 +13,13 @@ import { groupName, roleSchema, type Role } from '../config/schema.js';
 import { GatewayError } from '../errors/index.js';
 import { UniqueViolation, type UserRecord } from '../store/index.js';
 import { auditActor, type AdminDeps, type Caller } from './admin.js';
-import { hashPassword, PASSWORD_MAX, PASSWORD_MIN } from './passwords.js';
+import { hashPassword } from './passwords.js';
+import { emailSchema, passwordSchema, usernameSchema } from './user-fields.js';
 import { publicUser, type PublicUser } from './sessions.js';
 
-const email = z.string().trim().max(254).email('must be an email address');
-const password = z.string().min(PASSWORD_MIN, `must be at least ${PASSWORD_MIN} characters`).max(PASSWORD_MAX);
-const username = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$/, 'must be 2-64 letters, digits, _ . -');
+const email = emailSchema;
+const password = passwordSchema;
+const username = usernameSchema;
 const groupList = z.array(groupName()).max(256);
 
 export const createUserSchema = z.strictObject({

@@ -1,5 +1,4 @@
 import { type Command } from 'commander';
-import { runUntilSignal } from '../main.js';
 import { configFrom, describeError, fail } from './common.js';
 
 export function registerServe(program: Command): void {
@@ -8,6 +7,8 @@ export function registerServe(program: Command): void {
     .description('start the gateway')
     .action(async (_opts, cmd: Command) => {
       try {
+        // Loaded on demand: other commands should not pay for importing the whole server.
+        const { runUntilSignal } = await import('../main.js');
         await runUntilSignal(configFrom(cmd));
       } catch (e) {
         fail(describeError(e));

@@ -31,6 +31,9 @@ export interface SessionLogger {
 }
 
 const SWEEP_MS = 1_000;
+/** A session row unused this long is deleted (the upstream has long forgotten it too); clients re-initialize. */
+export const SESSION_RETENTION_MS = 24 * 3_600_000;
+const PRUNE_EVERY_MS = 3_600_000;
 
 /** A channel-backed session (stdio, legacy SSE) reached a replica that does not hold it. */
 const wrongReplica = () =>
@@ -47,6 +50,9 @@ export class SessionManager {
   private readonly local = new Map<string, McpSession>();
   private readonly unsubscribe: () => void;
   private readonly sweeper: NodeJS.Timeout;
+  /** Sessions used since the last sweep: their last_seen_at is written in one batch, never per message. */
+  private touched = new Set<string>();
+  private lastPrune = 0;
 
   constructor(
     private readonly store: Store,
@@ -98,6 +104,7 @@ export class SessionManager {
       this.remote.set(id, s);
     }
     if (s.principalId !== principalId || s.server !== server) return undefined;
+    this.touched.add(s.id);
     if (s.virtual && !s.virtual.alive) {
       await this.end(s);
       return undefined;
@@ -133,9 +140,26 @@ export class SessionManager {
     if (s) void this.end(s);
   }
 
-  /** stdio sessions idle for longer than the server's idle_timeout are ended. */
+  /**
+   * Housekeeping, every sweep: end stdio sessions idle past the server's
+   * idle_timeout; write last_seen_at of the sessions used since the last sweep
+   * (one UPDATE); once an hour, delete session rows unused for SESSION_RETENTION_MS
+   * (any replica may do it; it is idempotent).
+   */
   private sweepIdle(): void {
     const now = Date.now();
+    if (this.touched.size) {
+      const ids = [...this.touched];
+      this.touched = new Set();
+      for (let i = 0; i < ids.length; i += 500)
+        void this.store.mcpSessions.touch(ids.slice(i, i + 500)).catch((err) => this.logger.warn({ err }, 'failed to touch MCP sessions'));
+    }
+    if (now - this.lastPrune > PRUNE_EVERY_MS) {
+      this.lastPrune = now;
+      void this.store.mcpSessions
+        .deleteStale(new Date(now - SESSION_RETENTION_MS).toISOString())
+        .catch((err) => this.logger.warn({ err }, 'failed to prune MCP sessions'));
+    }
     for (const s of this.local.values()) {
       const def = this.registry.get(s.server);
       if (!s.virtual || s.virtual.busy) continue;

@@ -1,14 +1,14 @@
 import { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { type Services } from '../../app.js';
-import { PASSWORD_MAX, PASSWORD_MIN } from '../../auth/passwords.js';
+import { PASSWORD_MAX } from '../../auth/passwords.js';
+import { emailSchema, passwordSchema, usernameSchema } from '../../auth/user-fields.js';
 import { GatewayError } from '../../errors/index.js';
 import { principalOf } from '../middleware/authenticate.js';
 import { parseBody } from '../validate.js';
 
-const email = z.string().trim().max(254).email('must be an email address');
-const password = z.string().min(PASSWORD_MIN, `must be at least ${PASSWORD_MIN} characters`).max(PASSWORD_MAX);
-export const usernameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$/, 'must be 2-64 letters, digits, _ . -');
+const email = emailSchema;
+const password = passwordSchema;
 
 const registerBody = z.strictObject({ email, password, name: z.string().max(200).optional(), username: usernameSchema.optional() });
 const loginBody = z

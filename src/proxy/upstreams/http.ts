@@ -28,7 +28,13 @@ export interface HttpRequestOptions {
 }
 
 export class HttpUpstream {
+  /** Request/response traffic: bounded keep-alive pool (`connections`). */
   readonly pool: Pool;
+  /**
+   * Long-lived event streams (GET): their own unbounded pool, so open streams
+   * can never take every connection and starve request/response traffic.
+   */
+  readonly streamPool: Pool;
   readonly origin: string;
   readonly path: string;
   /** Outcome of the last exchange, for status reporting. */
@@ -46,6 +52,14 @@ export class HttpUpstream {
       headersTimeout: def.timeout,
       bodyTimeout: def.timeout,
     });
+    this.streamPool = new Pool(this.origin, {
+      connections: null,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      connectTimeout: Math.min(def.timeout, 10_000),
+      headersTimeout: def.timeout,
+      bodyTimeout: 0,
+    });
   }
 
   /**
@@ -58,7 +72,7 @@ export class HttpUpstream {
   async request(o: HttpRequestOptions): Promise<UpstreamHttpResponse> {
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.pool.request({
+      res = await (o.stream ? this.streamPool : this.pool).request({
         path: o.path ?? this.path,
         method: o.method,
         headers: o.body !== undefined ? { ...o.headers, 'content-length': String(Buffer.byteLength(o.body)) } : o.headers,
@@ -87,8 +101,8 @@ export class HttpUpstream {
     return new GatewayError('upstream_unavailable', { detail: `MCP server ${this.def.name} is unreachable`, internal: e });
   }
 
-  close(): Promise<void> {
-    return this.pool.destroy();
+  async close(): Promise<void> {
+    await Promise.all([this.pool.destroy(), this.streamPool.destroy()]);
   }
 }
 
