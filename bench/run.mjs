@@ -196,10 +196,12 @@ async function latencyFixedRate(url, headers, rate = 1_000, seconds = quick ? 2 
     const due = start + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    // From the scheduled time when sent late (queueing counts), from the send when early.
+    const t0 = Math.min(due, performance.now());
     inflight.push(
       pool.request(opts).then(async (r) => {
         await r.body.text();
-        lat.push(performance.now() - due);
+        lat.push(performance.now() - t0);
       }),
     );
   }

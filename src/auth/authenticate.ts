@@ -65,7 +65,7 @@ export class Authenticator {
     this.issuer = config.server.public_url;
     this.audience = config.auth.audience ?? config.server.public_url;
     // size 0 disables caching (benchmarks' "uncached" arm)
-    this.verified = new LruCache(Math.max(1, opts.verifiedCacheSize ?? 50_000));
+    this.verified = new LruCache(Math.max(1, opts.verifiedCacheSize ?? 50_000), { refreshOnGet: false });
     if (opts.verifiedCacheSize === 0) this.verified.set = () => {};
   }
 
@@ -91,9 +91,8 @@ export class Authenticator {
     let token: string | undefined;
     const authz = input.authorization[0];
     if (authz !== undefined) {
-      const m = /^Bearer +([^\s]+) *$/i.exec(authz);
-      if (!m) throw invalidToken('The Authorization header must use the Bearer scheme');
-      token = m[1];
+      token = bearerToken(authz);
+      if (token === undefined) throw invalidToken('The Authorization header must use the Bearer scheme');
       if (input.apiKey !== undefined) throw new GatewayError('bad_request', { detail: 'Send either Authorization or X-API-Key, not both' });
     } else if (input.apiKey !== undefined) {
       token = input.apiKey.trim();
@@ -171,7 +170,8 @@ export class Authenticator {
         rateLimitPerHour: null, expiresAt: c.exp * 1000,
       };
     }
-    const u = await this.cache.user(c.sub);
+    const peeked = this.cache.peekUser(c.sub);
+    const u = peeked === undefined ? await this.cache.user(c.sub) : peeked;
     if (!u || u.disabled) throw principalDisabled();
     return {
       type: 'user', id: u.id, email: u.email, username: u.username, role: u.role, groups: u.groups,
@@ -181,7 +181,9 @@ export class Authenticator {
   }
 
   private async fromApiToken(token: string): Promise<Principal> {
-    const rec = await this.cache.apiToken(hashApiToken(token));
+    const hash = hashApiToken(token);
+    const peekedToken = this.cache.peekApiToken(hash);
+    const rec = peekedToken === undefined ? await this.cache.apiToken(hash) : peekedToken;
     if (!rec || rec.revokedAt) throw invalidToken('The API token is invalid or revoked');
     const expMs = rec.expiresAt ? Date.parse(rec.expiresAt) : null;
     if (expMs !== null && expMs <= now()) throw tokenExpired();
@@ -195,7 +197,8 @@ export class Authenticator {
         rateLimitPerHour: rec.rateLimitPerHour, expiresAt: expMs,
       };
     }
-    const u = await this.cache.user(rec.ownerId);
+    const peeked = this.cache.peekUser(rec.ownerId);
+    const u = peeked === undefined ? await this.cache.user(rec.ownerId) : peeked;
     if (!u || u.disabled) throw principalDisabled();
     return {
       type: 'user', id: u.id, email: u.email, username: u.username, role: u.role, groups: u.groups,
@@ -203,4 +206,16 @@ export class Authenticator {
       rateLimitPerHour: rec.rateLimitPerHour, expiresAt: expMs,
     };
   }
+}
+
+/**
+ * `Bearer <token>` (scheme case-insensitive, spaces around the token allowed)
+ * → the token; undefined for any other shape, including whitespace inside it.
+ */
+export function bearerToken(header: string): string | undefined {
+  if (header.length < 8 || (header.charCodeAt(6) !== 32 && header.charCodeAt(6) !== 9)) return undefined;
+  if (header.slice(0, 6).toLowerCase() !== 'bearer') return undefined;
+  const token = header.slice(7).trim();
+  if (token.length === 0 || /\s/.test(token)) return undefined;
+  return token;
 }

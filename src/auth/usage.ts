@@ -1,12 +1,12 @@
 import { type Store } from '../store/index.js';
-import { nowIso } from '../lib/time.js';
+import { now } from '../lib/time.js';
 
 /**
  * API-token usage counters, accumulated in memory and written in one batch
  * every few seconds (and at shutdown), so the hot path never writes to the store.
  */
 export class UsageRecorder {
-  private pending = new Map<string, { count: number; lastUsedAt: string; servers: Map<string, number> }>();
+  private pending = new Map<string, { count: number; lastUsedMs: number; servers: Map<string, number> }>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -23,11 +23,11 @@ export class UsageRecorder {
   record(tokenId: string, server: string | null): void {
     let u = this.pending.get(tokenId);
     if (!u) {
-      u = { count: 0, lastUsedAt: '', servers: new Map() };
+      u = { count: 0, lastUsedMs: 0, servers: new Map() };
       this.pending.set(tokenId, u);
     }
     u.count++;
-    u.lastUsedAt = nowIso();
+    u.lastUsedMs = now(); // formatted once per flush, not per request
     if (server) u.servers.set(server, (u.servers.get(server) ?? 0) + 1);
   }
 
@@ -35,8 +35,9 @@ export class UsageRecorder {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
+    const rows = new Map([...batch].map(([id, u]) => [id, { count: u.count, lastUsedAt: new Date(u.lastUsedMs).toISOString(), servers: u.servers }]));
     try {
-      await this.store.apiTokens.addUsage(batch);
+      await this.store.apiTokens.addUsage(rows);
     } catch (e) {
       this.onError(e);
     }

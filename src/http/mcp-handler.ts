@@ -156,33 +156,61 @@ async function send(res: ServerResponse, r: ProxyResponse, rate: RateState | nul
   const ctype = String(r.headers['content-type'] ?? '');
   if (ctype.startsWith(JSON_CT)) {
     // Small JSON replies go out in one write; larger ones stream.
-    const chunks: Buffer[] = [];
-    let size = 0;
+    let got: Collected;
     try {
-      for await (const c of b as AsyncIterable<Buffer>) {
-        chunks.push(c);
-        size += c.length;
-        if (size > MAX_BUFFERED_REPLY) break;
-      }
+      got = await collect(b, MAX_BUFFERED_REPLY);
     } catch (e) {
       if (!res.headersSent && !res.destroyed) throw toGatewayError(e);
       res.destroy();
       return;
     }
-    if (size <= MAX_BUFFERED_REPLY) {
-      headers['content-length'] = size;
+    if (!got.overflow) {
+      headers['content-length'] = got.size;
       res.writeHead(r.status, headers);
-      res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+      res.end(got.chunks.length === 1 ? got.chunks[0] : Buffer.concat(got.chunks, got.size));
       return;
     }
     res.writeHead(r.status, headers);
-    for (const c of chunks) res.write(c);
+    for (const c of got.chunks) res.write(c);
     pipeInto(b, res);
     return;
   }
   res.writeHead(r.status, headers);
   res.flushHeaders();
   pipeInto(b, res);
+}
+
+interface Collected {
+  chunks: Buffer[];
+  size: number;
+  /** More than `cap` bytes: collection stopped with the stream paused. */
+  overflow: boolean;
+}
+
+/** Gather a body up to `cap` bytes with plain listeners (no async-iterator machinery per reply). */
+function collect(body: Readable, cap: number): Promise<Collected> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+      if (size > cap) {
+        body.off('data', onData);
+        body.off('end', onEnd);
+        body.off('error', reject);
+        body.pause();
+        resolve({ chunks, size, overflow: true });
+      }
+    };
+    const onEnd = () => {
+      body.off('error', reject);
+      resolve({ chunks, size, overflow: false });
+    };
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', reject);
+  });
 }
 
 function pipeInto(body: Readable, res: ServerResponse): void {

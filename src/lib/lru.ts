@@ -5,7 +5,15 @@
 export class LruCache<K, V> {
   private readonly map = new Map<K, { value: V; expiresAt: number }>();
 
-  constructor(private readonly maxEntries: number) {
+  /**
+   * With `refreshOnGet: false` a hit does not move the entry to the young end
+   * (eviction becomes first-in-first-out): two fewer Map operations per hit,
+   * right for caches whose entries expire on their own (verified tokens).
+   */
+  constructor(
+    private readonly maxEntries: number,
+    private readonly opts: { refreshOnGet?: boolean } = {},
+  ) {
     if (!(maxEntries > 0)) throw new TypeError('LruCache needs maxEntries > 0');
   }
 
@@ -20,9 +28,10 @@ export class LruCache<K, V> {
       this.map.delete(key);
       return undefined;
     }
-    // refresh recency
-    this.map.delete(key);
-    this.map.set(key, hit);
+    if (this.opts.refreshOnGet !== false) {
+      this.map.delete(key);
+      this.map.set(key, hit);
+    }
     return hit.value;
   }
 

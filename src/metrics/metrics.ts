@@ -110,8 +110,16 @@ export class Metrics {
   }
 
   /** Count one MCP request (a batch counts each of its messages). */
+  /** Label children bound once per label combination (bounded): no label hashing per request. */
+  private readonly mcpChildren = new Map<string, { inc(): void }>();
+  private readonly upstreamChildren = new Map<string, { observe(v: number): void }>();
+
   mcpRequest(server: string | null | undefined, method: string | null | undefined, outcome: McpOutcome): void {
-    this.mcpRequests.inc({ server: this.serverLabel(server), method: method && MCP_METHODS.has(method) ? method : 'other', outcome });
+    const labels = { server: this.serverLabel(server), method: method && MCP_METHODS.has(method) ? method : 'other', outcome };
+    const key = `${labels.server}\u0000${labels.method}\u0000${outcome}`;
+    let c = this.mcpChildren.get(key);
+    if (!c) this.mcpChildren.set(key, (c = this.mcpRequests.labels(labels)));
+    c.inc();
   }
 
   /**
@@ -125,7 +133,10 @@ export class Metrics {
   }
 
   observeUpstream(server: string, seconds: number): void {
-    this.upstreamDuration.observe({ server: this.serverLabel(server) }, seconds);
+    const label = this.serverLabel(server);
+    let h = this.upstreamChildren.get(label);
+    if (!h) this.upstreamChildren.set(label, (h = this.upstreamDuration.labels({ server: label })));
+    h.observe(seconds);
   }
 
   rateLimitHit(dimension: RateDimension | 'login'): void {
