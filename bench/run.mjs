@@ -243,6 +243,10 @@ async function main() {
   const keyFile = join(keyDir, 'signing.pem');
   execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyFile], { stdio: 'ignore' });
 
+  // Auth cost in-process (cached / uncached ES256 JWT), measured first, while
+  // no other benchmark process is busy.
+  const authResults = PHASES.has('auth') ? JSON.parse(execFileSync(process.execPath, [join(HERE, 'auth-micro.mjs'), keyFile], { cwd: ROOT, encoding: 'utf8' })) : undefined;
+
   const gwConfig = (cacheSize) => ({
     auth: { signing: { algorithm: 'ES256', private_key_file: keyFile }, token_cache_size: cacheSize },
     servers: [
@@ -286,7 +290,7 @@ async function main() {
     if (!deniedBody.includes('-32003')) throw new Error(`gateway ${up} did not deny secret_admin: ${deniedBody}`);
   }
 
-  const results = { meta: { date: new Date().toISOString(), node: process.version, rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS, cpus: (await import('node:os')).cpus().length }, throughput: {}, latency: {}, cpu: {}, memory: {} };
+  const results = { meta: { date: new Date().toISOString(), node: process.version, rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS, cpus: (await import('node:os')).cpus().length }, throughput: {}, latency: {}, cpu: {}, memory: {}, auth: authResults };
 
   // Warm-up
   for (const up of ['sdk', 'echo']) for (const a of Object.values(arms[up])) await cannon(a.url, a.headers, { duration: 1 });
@@ -404,8 +408,6 @@ async function main() {
 
   }
 
-  // Auth cost in-process (cached / uncached ES256 JWT).
-  if (PHASES.has('auth')) results.auth = JSON.parse(execFileSync(process.execPath, [join(HERE, 'auth-micro.mjs'), keyFile], { cwd: ROOT, encoding: 'utf8' }));
 
   report(results);
   mkdirSync(join(HERE, 'results'), { recursive: true });
