@@ -1,4 +1,4 @@
-import { type AuditRecord } from '../store/audit.js';
+import { toAuditRow, type AuditRecord } from '../store/audit.js';
 import { type AuditEvent } from './types.js';
 
 /** The public shape of an audit event: API responses and stdout JSON lines. */
@@ -20,20 +20,5 @@ export interface PublicAuditEvent {
 }
 
 export function publicAuditEvent(e: AuditRecord | (AuditEvent & { id: string; ts: string })): PublicAuditEvent {
-  return {
-    id: e.id,
-    ts: e.ts,
-    action: e.action,
-    actor: e.actor ?? null,
-    actor_type: e.actorType ?? null,
-    token_id: e.tokenId ?? null,
-    server: e.server ?? null,
-    method: e.method ?? null,
-    tool: e.tool ?? null,
-    decision: e.decision ?? null,
-    status: e.status ?? null,
-    latency_ms: e.latencyMs ?? null,
-    ip: e.ip ?? null,
-    detail: e.detail ?? null,
-  };
+  return { ...toAuditRow(e), detail: e.detail ?? null };
 }

@@ -6,6 +6,26 @@ import { type AuditEventsTable } from './schema.js';
 
 const AUDIT_COLUMNS = ['id', 'ts', 'action', 'actor', 'actor_type', 'token_id', 'server', 'method', 'tool', 'decision', 'status', 'latency_ms', 'ip', 'detail'] as const;
 
+/** Event (or a stored record) → row; `detail` as JSON text. The public shape (audit/format.ts) is this with `detail` parsed. */
+export function toAuditRow(e: (AuditEvent | AuditRecord) & { id: string; ts: string }): AuditEventsTable {
+  return {
+    id: e.id,
+    ts: e.ts,
+    action: e.action,
+    actor: e.actor ?? null,
+    actor_type: e.actorType ?? null,
+    token_id: e.tokenId ?? null,
+    server: e.server ?? null,
+    method: e.method ?? null,
+    tool: e.tool ?? null,
+    decision: e.decision ?? null,
+    status: e.status ?? null,
+    latency_ms: e.latencyMs ?? null,
+    ip: e.ip ?? null,
+    detail: e.detail ? toJson(e.detail) : null,
+  };
+}
+
 /** A stored audit event as read back. */
 export interface AuditRecord {
   id: string;
@@ -68,22 +88,7 @@ export class AuditStore {
    */
   async insertMany(events: (AuditEvent & { id: string; ts: string })[]): Promise<void> {
     if (!events.length) return;
-    const rows: AuditEventsTable[] = events.map((e) => ({
-      id: e.id,
-      ts: e.ts,
-      action: e.action,
-      actor: e.actor ?? null,
-      actor_type: e.actorType ?? null,
-      token_id: e.tokenId ?? null,
-      server: e.server ?? null,
-      method: e.method ?? null,
-      tool: e.tool ?? null,
-      decision: e.decision ?? null,
-      status: e.status ?? null,
-      latency_ms: e.latencyMs ?? null,
-      ip: e.ip ?? null,
-      detail: e.detail ? toJson(e.detail) : null,
-    }));
+    const rows = events.map(toAuditRow);
     const raw = this.db.sqlite;
     // Never write inside a transaction kysely holds open on the same connection (it could roll our rows back).
     if (raw && !raw.inTransaction) {
