@@ -57,3 +57,38 @@ export function hasScope(p: Pick<Principal, 'scopes'>, scope: Scope): boolean {
 }
 
 export const isScope = (s: string): s is Scope => (SCOPES as readonly string[]).includes(s);
+
+/**
+ * A principal from an external identity (jwt, introspection, static, mtls):
+ * id `<provider>:<subject>`, no login session, server restriction or token
+ * rate limit of ours. Fields not given are null.
+ */
+export function externalPrincipal(p: {
+  provider: string;
+  subject: string;
+  method: Extract<AuthMethod, 'jwt' | 'introspection' | 'static' | 'mtls'>;
+  role: Role;
+  groups: readonly string[];
+  email?: string | null;
+  username?: string | null;
+  tokenId?: string | null;
+  scopes?: readonly Scope[] | null;
+  expiresAt?: number | null;
+}): Principal {
+  return {
+    type: 'external',
+    id: `${p.provider}:${p.subject}`,
+    email: p.email ?? null,
+    username: p.username ?? null,
+    role: p.role,
+    groups: p.groups,
+    method: p.method,
+    provider: p.provider,
+    tokenId: p.tokenId ?? null,
+    sessionFamily: null,
+    scopes: p.scopes ?? null,
+    servers: null,
+    rateLimitPerHour: null,
+    expiresAt: p.expiresAt ?? null,
+  };
+}

@@ -16,7 +16,7 @@ import { LruCache } from '../../lib/lru.js';
 import { now } from '../../lib/time.js';
 import { type ExternalVerifier } from '../authenticate.js';
 import { invalidToken, tokenExpired } from '../errors.js';
-import { type Principal } from '../principal.js';
+import { externalPrincipal, type Principal } from '../principal.js';
 import { mapGroups, mapRole, mapScopes, readClaim, scopeValues, stringOrNull, stringValues, subjectOf } from './claims.js';
 
 const MAX_RESPONSE_BYTES = 256 * 1024;
@@ -112,22 +112,18 @@ export class IntrospectionProvider {
     const subject = subjectOf(readClaim(r, claims.subject)) ?? subjectOf(r.username) ?? subjectOf(r.client_id);
     if (!subject) throw invalidToken('The introspection answer names no subject', { provider: this.name });
     const exp = typeof r.exp === 'number' && Number.isFinite(r.exp) ? r.exp * 1000 : null;
-    return {
-      type: 'external',
-      id: `${this.name}:${subject}`,
+    return externalPrincipal({
+      provider: this.name,
+      subject,
+      method: 'introspection',
       email: stringOrNull(readClaim(r, claims.email)),
       username: stringOrNull(r.username),
       role: claims.role ? mapRole(stringValues(readClaim(r, claims.role)), this.def.role_map, this.def.default_role) : this.def.default_role,
       groups: claims.groups ? mapGroups(readClaim(r, claims.groups)) : [],
-      method: 'introspection',
-      provider: this.name,
       tokenId: stringOrNull(r.jti),
-      sessionFamily: null,
       scopes: mapScopes(r),
-      servers: null,
-      rateLimitPerHour: null,
       expiresAt: exp,
-    };
+    });
   }
 
   async close(): Promise<void> {

@@ -30,7 +30,7 @@ import { LruCache } from '../../lib/lru.js';
 import { now } from '../../lib/time.js';
 import { MAX_TOKEN_LENGTH, type ExternalVerifier } from '../authenticate.js';
 import { invalidToken, tokenExpired } from '../errors.js';
-import { type Principal } from '../principal.js';
+import { externalPrincipal, type Principal } from '../principal.js';
 import { mapGroups, mapRole, mapScopes, readClaim, stringOrNull, stringValues, subjectOf } from './claims.js';
 
 /** A JOSE header larger than this is refused before it is decoded. */
@@ -143,22 +143,18 @@ export class JwtProvider {
     const subject = subjectOf(readClaim(payload, claims.subject));
     if (!subject) throw invalidToken(`The token has no usable subject claim (${claims.subject})`);
     const role = claims.role ? mapRole(stringValues(readClaim(payload, claims.role)), this.def.role_map, this.def.default_role) : this.def.default_role;
-    return {
-      type: 'external',
-      id: `${this.name}:${subject}`,
+    return externalPrincipal({
+      provider: this.name,
+      subject,
+      method: 'jwt',
       email: stringOrNull(readClaim(payload, claims.email)),
       username: stringOrNull(payload.preferred_username),
       role,
       groups: claims.groups ? mapGroups(readClaim(payload, claims.groups)) : [],
-      method: 'jwt',
-      provider: this.name,
       tokenId: stringOrNull(payload.jti),
-      sessionFamily: null,
       scopes: mapScopes(payload),
-      servers: null,
-      rateLimitPerHour: null,
       expiresAt: (payload.exp as number) * 1000,
-    };
+    });
   }
 }
 

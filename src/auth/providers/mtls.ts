@@ -12,7 +12,7 @@ import { type MtlsProviderDef } from '../../config/schema.js';
 import { compileSubjectPattern, DnSyntaxError, formatDn, parseDn, parseNodeSubject, type Dn } from '../../lib/distinguished-name.js';
 import { LruCache } from '../../lib/lru.js';
 import { type CredentialInput, type ExternalVerifier } from '../authenticate.js';
-import { type Principal } from '../principal.js';
+import { externalPrincipal, type Principal } from '../principal.js';
 
 export type PeerCertificate = NonNullable<CredentialInput['peerCertificate']>;
 
@@ -68,21 +68,13 @@ export class MtlsProvider implements ExternalVerifier {
     }
     if (dn.length === 0 || !this.matchers.some((m) => m(dn))) return null;
     const subject = formatDn(dn);
-    return {
-      type: 'external',
-      id: `${this.name}:${subject}`,
-      email: null,
+    return externalPrincipal({
+      provider: this.name,
+      subject,
+      method: 'mtls',
       username: commonName(dn) ?? subject,
       role: this.def.role,
       groups: [...new Set(this.def.groups)],
-      method: 'mtls',
-      provider: this.name,
-      tokenId: null,
-      sessionFamily: null,
-      scopes: null,
-      servers: null,
-      rateLimitPerHour: null,
-      expiresAt: null,
-    };
+    });
   }
 }

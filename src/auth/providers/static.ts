@@ -13,7 +13,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { type StaticProviderDef } from '../../config/schema.js';
 import { sha256 } from '../../lib/crypto.js';
 import { type ExternalVerifier } from '../authenticate.js';
-import { type Principal } from '../principal.js';
+import { externalPrincipal, type Principal } from '../principal.js';
 
 interface Entry {
   digest: Buffer;
@@ -33,22 +33,9 @@ export class StaticTokens implements ExternalVerifier {
         if (digest.length !== 32) throw new Error(`static provider ${def.name}: token ${t.name} has no usable digest`);
         this.entries.push({
           digest,
-          principal: Object.freeze({
-            type: 'external',
-            id: `${def.name}:${t.name}`,
-            email: null,
-            username: t.name,
-            role: t.role,
-            groups: Object.freeze([...t.groups]),
-            method: 'static',
-            provider: def.name,
-            tokenId: null,
-            sessionFamily: null,
-            scopes: null,
-            servers: null,
-            rateLimitPerHour: null,
-            expiresAt: null,
-          }) as Principal,
+          principal: Object.freeze(
+            externalPrincipal({ provider: def.name, subject: t.name, method: 'static', username: t.name, role: t.role, groups: Object.freeze([...t.groups]) }),
+          ),
         });
       }
     }
