@@ -18,7 +18,7 @@ import { type AuditSink } from '../audit/types.js';
 import { SERVER_NAME_RE } from '../config/schema.js';
 import { GatewayError, toGatewayError, toJsonRpc } from '../errors/index.js';
 import { type Metrics } from '../metrics/index.js';
-import { type McpProxy, type ProxyRequest, type ProxyResponse } from '../proxy/mcp-proxy.js';
+import { MAX_GATHERED_REPLY, type McpProxy, type ProxyRequest, type ProxyResponse } from '../proxy/mcp-proxy.js';
 import { rateLimitHeaders, tighter, type RateLimits, type RateState } from '../ratelimit/index.js';
 import { type ClientIpResolver } from './client-ip.js';
 import { type Logger } from './logger.js';
@@ -39,8 +39,6 @@ export interface McpHandlerDeps {
   shuttingDown: () => boolean;
 }
 
-/** Above this size a JSON reply is streamed instead of sent in one write. */
-const MAX_BUFFERED_REPLY = 1024 * 1024;
 const JSON_CT = 'application/json';
 
 /** `/mcp/{server}` (optionally with a query) → the raw server segment; null when the path is not that shape. */
@@ -158,7 +156,7 @@ async function send(res: ServerResponse, r: ProxyResponse, rate: RateState | nul
     // Small JSON replies go out in one write; larger ones stream.
     let got: Collected;
     try {
-      got = await collect(b, MAX_BUFFERED_REPLY);
+      got = await collect(b, MAX_GATHERED_REPLY);
     } catch (e) {
       if (!res.headersSent && !res.destroyed) throw toGatewayError(e);
       res.destroy();

@@ -72,6 +72,8 @@ export interface McpProxyDeps {
 
 /** Largest upstream JSON body the gateway will buffer to rewrite. */
 const MAX_REWRITE_BODY = 64 * 1024 * 1024;
+/** JSON replies up to this size are gathered and sent in one write; larger ones stream through. */
+export const MAX_GATHERED_REPLY = 1024 * 1024;
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
 interface AuditDraft {
@@ -275,7 +277,12 @@ export class McpProxy {
     };
     if (session?.upstreamSessionId) headers['mcp-session-id'] = session.upstreamSessionId;
     const body = forward.length === parsed.messages.length ? req.body! : JSON.stringify(batchOut ? forward : forward[0]);
-    const up = await this.timed(def.name, () => http.request({ method: 'POST', headers, body }));
+    // A reply the gateway rewrites must be read whole (bounded); any other JSON reply is gathered up to
+    // MAX_GATHERED_REPLY (one write to the client) and streamed beyond that.
+    const rewrite = listIds.size > 0 || gatewayReplies.length > 0;
+    const up = await this.timed(def.name, () =>
+      http.exchange({ method: 'POST', headers, body, gather: rewrite ? MAX_REWRITE_BODY : MAX_GATHERED_REPLY, overflow: rewrite ? 'fail' : 'stream' }),
+    );
     let s = session;
     if (!s && hasInit && up.status === 200) {
       const upstreamSid = up.headers['mcp-session-id'];

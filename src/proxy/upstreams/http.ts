@@ -1,10 +1,16 @@
 /**
  * One undici Pool per remote upstream (keep-alive, `connections` sockets).
- * Bodies stream: the response body is handed back as a Readable and never
- * buffered here. Connection failures become 502, missing response headers
- * within the server `timeout` become 504.
+ * Connection failures become 502, missing response headers within the server
+ * `timeout` become 504.
+ *
+ * Two ways to exchange: `request()` hands the body back as a Readable (event
+ * streams, discovery); `exchange()`, the MCP POST hot path, drives undici's
+ * dispatch handler API directly and gathers a JSON reply into one Buffer as it
+ * arrives (no body stream, async resource or promise per reply), switching to a
+ * Readable only for event streams and replies above its cap.
  */
-import { type Readable } from 'node:stream';
+import { type IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { type RemoteServerDef } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';
@@ -25,6 +31,23 @@ export interface HttpRequestOptions {
   signal?: AbortSignal;
   /** Long-lived event streams: no body inactivity timeout. */
   stream?: boolean;
+}
+
+export interface ExchangeOptions {
+  method: 'POST' | 'DELETE';
+  headers: Record<string, string>;
+  body?: Buffer | string;
+  /** A JSON reply up to this many bytes arrives as one Buffer. */
+  gather: number;
+  /** A JSON reply above `gather`: `stream` hands the whole of it on as a Readable; `fail` aborts it (502: the gateway must see all of it). */
+  overflow: 'stream' | 'fail';
+}
+
+export interface UpstreamExchange {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** JSON (and empty) replies within the cap: a Buffer; anything else: a Readable of the body. */
+  body: Buffer | Readable;
 }
 
 export class HttpUpstream {
@@ -88,6 +111,18 @@ export class HttpUpstream {
     return { status: res.statusCode, headers: res.headers, body: res.body };
   }
 
+  /** One request/response exchange on the bounded pool; see the file comment. Failures are mapped (502 / 504). */
+  exchange(o: ExchangeOptions): Promise<UpstreamExchange> {
+    return new Promise((resolve, reject) => {
+      const handler = new ReplyHandler(o.gather, o.overflow, (r) => {
+        this.lastOk = true;
+        resolve(r);
+      }, (e) => reject(this.mapError(e)));
+      // undici adds content-length for Buffer and string bodies.
+      this.pool.dispatch({ path: this.path, method: o.method, headers: o.headers, body: o.body, headersTimeout: this.def.timeout, bodyTimeout: this.def.timeout }, handler);
+    });
+  }
+
   /** Map a transport failure onto the registry (502 / 504). */
   mapError(e: unknown): GatewayError {
     if (e instanceof GatewayError) return e;
@@ -103,6 +138,104 @@ export class HttpUpstream {
 
   async close(): Promise<void> {
     await Promise.all([this.pool.destroy(), this.streamPool.destroy()]);
+  }
+}
+
+const JSON_RE = /application\/json/i;
+
+/**
+ * undici dispatch handler for `exchange()`: settles once with the reply,
+ * either gathered (JSON within the cap) or as a Readable fed with backpressure
+ * (controller pause/resume); destroying that Readable aborts the upstream request.
+ */
+class ReplyHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | null = null;
+  private status = 0;
+  private headers: IncomingHttpHeaders = {};
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private stream: Readable | null = null;
+  private settled = false;
+  private ended = false;
+
+  constructor(
+    private readonly cap: number,
+    private readonly overflow: 'stream' | 'fail',
+    private readonly onReply: (r: UpstreamExchange) => void,
+    private readonly onFail: (e: unknown) => void,
+  ) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    if (status < 200) return; // 1xx informational: the final head follows
+    this.status = status;
+    this.headers = headers;
+    const ct = headers['content-type'];
+    if (ct !== undefined && !JSON_RE.test(String(ct))) this.toStream();
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.stream) {
+      if (!this.stream.push(chunk)) c.pause();
+      return;
+    }
+    this.size += chunk.length;
+    this.chunks.push(chunk);
+    if (this.size <= this.cap) return;
+    if (this.overflow === 'fail') {
+      this.chunks = [];
+      c.abort(new GatewayError('upstream_unavailable', { detail: 'The upstream response is too large' }));
+      return;
+    }
+    this.toStream();
+  }
+
+  onResponseEnd(): void {
+    this.ended = true;
+    if (this.stream) {
+      this.stream.push(null);
+      return;
+    }
+    const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
+    this.chunks = [];
+    this.settle({ status: this.status, headers: this.headers, body });
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    this.ended = true;
+    if (!this.settled) {
+      this.settled = true;
+      this.onFail(err);
+      return;
+    }
+    this.stream?.destroy(err);
+  }
+
+  private settle(r: UpstreamExchange): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.onReply(r);
+  }
+
+  private toStream(): void {
+    const c = this.controller!;
+    const s = new Readable({
+      read: () => c.resume(),
+      destroy: (err, cb) => {
+        if (!this.ended) {
+          this.ended = true;
+          c.abort(err ?? new undiciErrors.RequestAbortedError());
+        }
+        cb(err);
+      },
+    });
+    for (const chunk of this.chunks) s.push(chunk);
+    this.chunks = [];
+    this.stream = s;
+    this.settle({ status: this.status, headers: this.headers, body: s });
   }
 }
 
