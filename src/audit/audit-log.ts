@@ -55,7 +55,11 @@ export class AuditLog implements AuditSink {
       }
       return;
     }
-    this.queue.push({ ...e, id: uuidv7(), ts: nowIso() });
+    // Stamped in place (the sink owns the event; see AuditSink.record): no copy per request.
+    const stamped = e as AuditEvent & { id: string; ts: string };
+    stamped.id = uuidv7();
+    stamped.ts = nowIso();
+    this.queue.push(stamped);
     if (this.queue.length >= 500 && !this.flushing) void this.flush();
   }
 

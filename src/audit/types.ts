@@ -54,5 +54,6 @@ export interface AuditEvent {
 }
 
 export interface AuditSink {
+  /** Enqueue one event. The sink takes ownership of `e` (it is stamped with id and time in place): pass a fresh object. */
   record(e: AuditEvent): void;
 }

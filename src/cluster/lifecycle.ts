@@ -28,7 +28,11 @@ export class Lifecycle {
   private stopping = false;
   private readonly hooks: ShutdownHook[] = [];
   private readonly inflight = new Set<ServerResponse>();
-  private readonly requests = new WeakMap<ServerResponse, IncomingMessage>();
+  /** One shared listener (no closure per request); `this` is the response. */
+  private readonly untrack = ((set: Set<ServerResponse>) =>
+    function (this: ServerResponse) {
+      set.delete(this);
+    })(this.inflight);
 
   /** True from the start of shutdown: readiness fails, new work is refused. */
   get shuttingDown(): boolean {
@@ -46,10 +50,9 @@ export class Lifecycle {
 
   /** Count the server's requests from arrival until their response is finished or aborted. */
   track(server: Server): void {
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
       this.inflight.add(res);
-      this.requests.set(res, req);
-      res.once('close', () => this.inflight.delete(res));
+      res.once('close', this.untrack);
     });
   }
 
@@ -70,8 +73,7 @@ export class Lifecycle {
     }
     let streamsClosed = 0;
     for (const res of this.inflight) {
-      const req = this.requests.get(res);
-      if (req?.method === 'GET' && res.headersSent && isEventStream(res)) {
+      if (res.req?.method === 'GET' && res.headersSent && isEventStream(res)) {
         streamsClosed++;
         res.end();
       }

@@ -32,19 +32,14 @@ export function instrumentAuthenticator(auth: Authenticator, metrics: Metrics): 
   if (target[INSTRUMENTED]) return;
   target[INSTRUMENTED] = true;
   const inner = auth.authenticate.bind(auth);
-  // Label children bound once per method: no label hashing on the hot path.
-  const success = new Map<string, { inc(): void }>();
   auth.authenticate = async (input: CredentialInput) => {
     const t0 = performance.now();
     try {
       const p = await inner(input);
-      metrics.authDuration.observe((performance.now() - t0) / 1000);
-      let c = success.get(p.method);
-      if (!c) success.set(p.method, (c = metrics.authSuccess.labels({ method: p.method })));
-      c.inc();
+      metrics.observeAuth((performance.now() - t0) / 1000, p.method);
       return p;
     } catch (e) {
-      metrics.authDuration.observe((performance.now() - t0) / 1000);
+      metrics.observeAuth((performance.now() - t0) / 1000, null);
       metrics.authFailure.inc({ method: presentedMethod(input), reason: e instanceof GatewayError ? e.code : 'internal_error' });
       throw e;
     }

@@ -5,7 +5,8 @@
  * or `other`, servers are the names the gateway resolved (capped), reasons are
  * error-registry codes.
  */
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import { CellCounter, CellHistogram, type CounterCell, type HistogramCell } from './cells.js';
 import { RATE_DIMENSIONS, type RateDimension } from '../ratelimit/index.js';
 
 /** Seconds; from 25 µs (a cached-token check) to 1 s (a slow remote introspection). */
@@ -61,38 +62,31 @@ const MAX_SERVER_LABELS = 1000;
 
 export class Metrics {
   readonly registry: Registry;
-  readonly authSuccess: Counter<'method'>;
-  readonly authFailure: Counter<'method' | 'reason'>;
-  readonly authDuration: Histogram<never>;
-  readonly mcpRequests: Counter<'server' | 'method' | 'outcome'>;
-  readonly upstreamDuration: Histogram<'server'>;
+  // The per-request series are cell metrics (./cells.ts): a field increment per observation.
+  readonly authSuccess: CellCounter;
+  readonly authFailure: CellCounter;
+  readonly authDuration: CellHistogram;
+  readonly mcpRequests: CellCounter;
+  readonly upstreamDuration: CellHistogram;
   readonly rateLimited: Counter<'dimension'>;
   readonly auditDropped: Counter<never>;
   private readonly servers = new Set<string>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [(this.registry = new Registry())];
-    this.authSuccess = new Counter({ name: 'portcullis_auth_success_total', help: 'Successful authentications, by credential method.', labelNames: ['method'], registers });
-    this.authFailure = new Counter({
-      name: 'portcullis_auth_failure_total',
-      help: 'Failed authentications, by credential method and error code.',
-      labelNames: ['method', 'reason'],
-      registers,
-    });
-    this.authDuration = new Histogram({ name: 'portcullis_auth_duration_seconds', help: 'Time spent authenticating a request.', buckets: AUTH_BUCKETS, registers });
-    this.mcpRequests = new Counter({
-      name: 'portcullis_mcp_requests_total',
-      help: 'MCP requests, by server, JSON-RPC method and outcome.',
-      labelNames: ['server', 'method', 'outcome'],
-      registers,
-    });
-    this.upstreamDuration = new Histogram({
-      name: 'portcullis_upstream_duration_seconds',
-      help: 'Time from forwarding a request upstream to its response (headers for streams).',
-      labelNames: ['server'],
-      buckets: UPSTREAM_BUCKETS,
-      registers,
-    });
+    const reg = this.registry;
+    this.authSuccess = new CellCounter('portcullis_auth_success_total', 'Successful authentications, by credential method.', ['method'], reg);
+    this.authFailure = new CellCounter('portcullis_auth_failure_total', 'Failed authentications, by credential method and error code.', ['method', 'reason'], reg);
+    this.authDuration = new CellHistogram('portcullis_auth_duration_seconds', 'Time spent authenticating a request.', [], AUTH_BUCKETS, reg);
+    this.mcpRequests = new CellCounter('portcullis_mcp_requests_total', 'MCP requests, by server, JSON-RPC method and outcome.', ['server', 'method', 'outcome'], reg);
+    this.upstreamDuration = new CellHistogram(
+      'portcullis_upstream_duration_seconds',
+      'Time from forwarding a request upstream to its response (headers for streams).',
+      ['server'],
+      UPSTREAM_BUCKETS,
+      reg,
+    );
+    this.authDurationCell = this.authDuration.cell();
     this.rateLimited = new Counter({ name: 'portcullis_rate_limited_total', help: 'Requests refused by a rate limit, by dimension.', labelNames: ['dimension'], registers });
     this.auditDropped = new Counter({ name: 'portcullis_audit_dropped_total', help: 'Audit events lost because the queue was full or the store write failed.', registers });
     for (const d of [...RATE_DIMENSIONS, 'login']) this.rateLimited.inc({ dimension: d }, 0);
@@ -109,17 +103,23 @@ export class Metrics {
     return server;
   }
 
-  /** Count one MCP request (a batch counts each of its messages). */
-  /** Label children bound once per label combination (bounded): no label hashing per request. */
-  private readonly mcpChildren = new Map<string, { inc(): void }>();
-  private readonly upstreamChildren = new Map<string, { observe(v: number): void }>();
+  /** Cells bound once per label combination (bounded: servers are capped, methods and outcomes are fixed sets). */
+  private readonly mcpCells = new Map<string, Map<string, Map<McpOutcome, CounterCell>>>();
+  private readonly upstreamCells = new Map<string, HistogramCell>();
+  private readonly authCells = new Map<string, CounterCell>();
+  private readonly authDurationCell: HistogramCell;
 
+  /** Count one MCP request (a batch counts each of its messages). */
   mcpRequest(server: string | null | undefined, method: string | null | undefined, outcome: McpOutcome): void {
-    const labels = { server: this.serverLabel(server), method: method && MCP_METHODS.has(method) ? method : 'other', outcome };
-    const key = `${labels.server}\u0000${labels.method}\u0000${outcome}`;
-    let c = this.mcpChildren.get(key);
-    if (!c) this.mcpChildren.set(key, (c = this.mcpRequests.labels(labels)));
-    c.inc();
+    const s = this.serverLabel(server);
+    const m = method && MCP_METHODS.has(method) ? method : 'other';
+    let byMethod = this.mcpCells.get(s);
+    if (!byMethod) this.mcpCells.set(s, (byMethod = new Map()));
+    let byOutcome = byMethod.get(m);
+    if (!byOutcome) byMethod.set(m, (byOutcome = new Map()));
+    let c = byOutcome.get(outcome);
+    if (!c) byOutcome.set(outcome, (c = this.mcpRequests.cell({ server: s, method: m, outcome })));
+    c.value++;
   }
 
   /**
@@ -134,9 +134,18 @@ export class Metrics {
 
   observeUpstream(server: string, seconds: number): void {
     const label = this.serverLabel(server);
-    let h = this.upstreamChildren.get(label);
-    if (!h) this.upstreamChildren.set(label, (h = this.upstreamDuration.labels({ server: label })));
-    h.observe(seconds);
+    let h = this.upstreamCells.get(label);
+    if (!h) this.upstreamCells.set(label, (h = this.upstreamDuration.cell({ server: label })));
+    this.upstreamDuration.record(h, seconds);
+  }
+
+  /** One authentication: its duration, and a success by method (method null: a failure, counted by the caller). */
+  observeAuth(seconds: number, method: string | null): void {
+    this.authDuration.record(this.authDurationCell, seconds);
+    if (method === null) return;
+    let c = this.authCells.get(method);
+    if (!c) this.authCells.set(method, (c = this.authSuccess.cell({ method })));
+    c.value++;
   }
 
   rateLimitHit(dimension: RateDimension | 'login'): void {

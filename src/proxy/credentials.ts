@@ -46,14 +46,18 @@ export const NEVER_FORWARDED = new Set([
  * hop-by-hop headers and those named in `Connection`.
  */
 export function forwardableHeaders(headers: Readonly<Record<string, string | string[] | undefined>>): Record<string, string> {
-  const named = new Set<string>();
+  let named: Set<string> | null = null;
   const conn = headers['connection'];
-  for (const v of Array.isArray(conn) ? conn : conn ? [conn] : []) for (const t of v.split(',')) named.add(t.trim().toLowerCase());
+  if (conn) {
+    named = new Set();
+    for (const v of Array.isArray(conn) ? conn : [conn]) for (const t of v.split(',')) named.add(t.trim().toLowerCase());
+  }
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) {
+  for (const k in headers) {
+    const v = headers[k];
     if (v === undefined) continue;
     const key = k.toLowerCase();
-    if (NEVER_FORWARDED.has(key) || named.has(key)) continue;
+    if (NEVER_FORWARDED.has(key) || named?.has(key)) continue;
     out[key] = Array.isArray(v) ? v.join(', ') : v;
   }
   return out;

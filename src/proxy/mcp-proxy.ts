@@ -269,12 +269,9 @@ export class McpProxy {
     }
 
     const http = this.deps.upstreams.http(def as RemoteServerDef);
-    const headers: Record<string, string> = {
-      ...forwardableHeaders(req.headers),
-      ...(await this.deps.upstreams.upstreamHeaders(def, req.caller.id)),
-      'content-type': 'application/json',
-      'accept-encoding': 'identity',
-    };
+    const headers = await this.deps.upstreams.upstreamHeaders(def, req.caller.id, forwardableHeaders(req.headers));
+    headers['content-type'] = 'application/json';
+    headers['accept-encoding'] = 'identity';
     if (session?.upstreamSessionId) headers['mcp-session-id'] = session.upstreamSessionId;
     const body = forward.length === parsed.messages.length ? req.body! : JSON.stringify(batchOut ? forward : forward[0]);
     // A reply the gateway rewrites must be read whole (bounded); any other JSON reply is gathered up to
@@ -289,7 +286,7 @@ export class McpProxy {
       s = await this.deps.sessions.create(def, req.caller.id, typeof upstreamSid === 'string' ? upstreamSid : null, null);
     }
     return this.relay(
-      { status: up.status, headers: pickHeaders(up.headers), body: up.body },
+      up,
       plan,
       batchOut,
       s,
@@ -301,7 +298,7 @@ export class McpProxy {
 
   /** Turn an upstream reply into the client's response. */
   private async relay(
-    reply: UpstreamReply,
+    reply: { status: number; headers: Readonly<Record<string, string | string[] | undefined>>; body: UpstreamReply['body'] },
     plan: RewritePlan,
     batch: boolean,
     session: McpSession | null,
@@ -327,7 +324,10 @@ export class McpProxy {
       throw new GatewayError('upstream_unavailable', { detail: `MCP server ${def.name} failed (HTTP ${reply.status})`, internal: { status: reply.status } });
     }
     const headers: Record<string, string> = {};
-    for (const k of RELAYED_RESPONSE_HEADERS) if (reply.headers[k] !== undefined) headers[k] = reply.headers[k];
+    for (const k of RELAYED_RESPONSE_HEADERS) {
+      const v = reply.headers[k];
+      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    }
     if (session) headers['mcp-session-id'] = session.id;
     const ctype = (headers['content-type'] ?? '').toLowerCase();
     const encoding = (headers['content-encoding'] ?? 'identity').toLowerCase();
@@ -416,7 +416,7 @@ export class McpProxy {
       up.body.resume();
       throw new GatewayError('method_not_allowed', { detail: `MCP server ${def.name} offers no server-to-client stream`, headers: { Allow: 'POST, DELETE' } });
     }
-    return this.relay({ status: up.status, headers: pickHeaders(up.headers), body: up.body }, plan, false, session, [], def, (e) => http.mapError(e));
+    return this.relay(up, plan, false, session, [], def, (e) => http.mapError(e));
   }
 
   // ---------------------------------------------------------------- DELETE
@@ -460,12 +460,3 @@ export class McpProxy {
 }
 
 const ALL_VISIBLE: Visibility = { all: true, tool: () => true, resource: () => true, template: () => true, prompt: () => true };
-
-function pickHeaders(h: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k of RELAYED_RESPONSE_HEADERS) {
-    const v = h[k];
-    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
-  }
-  return out;
-}

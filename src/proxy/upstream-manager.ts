@@ -97,10 +97,9 @@ export class UpstreamManager {
   /**
    * Upstream credentials: the principal's stored headers merged with the
    * server's configured `headers`. The operator's headers win on a name clash
-   * (the credentials API refuses such names anyway).
+   * (the credentials API refuses such names anyway). Written into `out` when given.
    */
-  async upstreamHeaders(def: ServerDef, principalId: string | null): Promise<Record<string, string>> {
-    const out: Record<string, string> = {};
+  async upstreamHeaders(def: ServerDef, principalId: string | null, out: Record<string, string> = {}): Promise<Record<string, string>> {
     const hook = this.deps.credentials();
     if (hook && principalId) {
       const extra = await hook.headersFor(principalId, def.name);

@@ -79,7 +79,7 @@ const fromRow = (r: AuditEventsTable): AuditRecord => ({
 export class AuditStore {
   constructor(private readonly db: Db) {}
 
-  private sqliteInsert: ((rows: AuditEventsTable[]) => void) | null = null;
+  private sqliteInsert: ((events: (AuditEvent & { id: string; ts: string })[]) => void) | null = null;
 
   /**
    * Batch insert, cheap per row: audit runs on every MCP message. SQLite uses
@@ -88,7 +88,6 @@ export class AuditStore {
    */
   async insertMany(events: (AuditEvent & { id: string; ts: string })[]): Promise<void> {
     if (!events.length) return;
-    const rows = events.map(toAuditRow);
     const raw = this.db.sqlite;
     // Never write inside a transaction kysely holds open on the same connection (it could roll our rows back).
     if (raw && !raw.inTransaction) {
@@ -96,13 +95,16 @@ export class AuditStore {
         const stmt = raw.prepare(
           `INSERT INTO audit_events (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`,
         );
-        this.sqliteInsert = raw.transaction((batch: AuditEventsTable[]) => {
-          for (const r of batch) stmt.run(r.id, r.ts, r.action, r.actor, r.actor_type, r.token_id, r.server, r.method, r.tool, r.decision, r.status, r.latency_ms, r.ip, r.detail);
+        // Bound straight from the events (the same mapping as toAuditRow, without a row object each).
+        this.sqliteInsert = raw.transaction((batch: (AuditEvent & { id: string; ts: string })[]) => {
+          for (const e of batch)
+            stmt.run(e.id, e.ts, e.action, e.actor ?? null, e.actorType ?? null, e.tokenId ?? null, e.server ?? null, e.method ?? null, e.tool ?? null, e.decision ?? null, e.status ?? null, e.latencyMs ?? null, e.ip ?? null, e.detail ? toJson(e.detail) : null);
         });
       }
-      this.sqliteInsert(rows);
+      this.sqliteInsert(events);
       return;
     }
+    const rows = events.map(toAuditRow);
     if (this.db.dialect === 'postgres') {
       const col = <K extends keyof AuditEventsTable>(k: K) => rows.map((r) => r[k]);
       await sql`INSERT INTO audit_events (id, ts, action, actor, actor_type, token_id, server, method, tool, decision, status, latency_ms, ip, detail)
