@@ -15,10 +15,19 @@ export interface ClientIpSource {
 
 export type ClientIpResolver = (req: ClientIpSource) => string;
 
+/** The normalized peer address, kept on the socket: keep-alive connections serve many requests. */
+const PEER = Symbol('portcullis.peer');
+
+function peerOf(socket: ClientIpSource['socket']): string {
+  if (!socket) return 'unknown';
+  const s = socket as { [PEER]?: string; remoteAddress?: string };
+  return (s[PEER] ??= normalizeIp(s.remoteAddress ?? '') || 'unknown');
+}
+
 export function makeClientIpResolver(trustedProxies: readonly string[]): ClientIpResolver & { trusted: CidrList } {
   const trusted = cidrList(trustedProxies);
   const resolve = (req: ClientIpSource): string => {
-    const peer = normalizeIp(req.socket?.remoteAddress ?? '') || 'unknown';
+    const peer = peerOf(req.socket);
     if (trusted.size === 0 || !trusted.contains(peer)) return peer;
     const header = req.headers['x-forwarded-for'];
     if (!header) return peer;

@@ -86,7 +86,10 @@ async function serve(d: McpHandlerDeps, req: IncomingMessage, res: ServerRespons
     }
     throw e;
   }
-  if (!exempt) rate = tighter(rate, await d.limits.checkPrincipal(caller, ip, knownServer));
+  if (!exempt) {
+    const pending = d.limits.checkPrincipal(caller, ip, knownServer);
+    if (pending) rate = tighter(rate, await pending);
+  }
   if (knownServer === null) throw new GatewayError('unknown_server', { detail: `No MCP server named ${server}` });
 
   let body: Buffer | null = null;

@@ -32,16 +32,18 @@ export function instrumentAuthenticator(auth: Authenticator, metrics: Metrics): 
   if (target[INSTRUMENTED]) return;
   target[INSTRUMENTED] = true;
   const inner = auth.authenticate.bind(auth);
-  auth.authenticate = async (input: CredentialInput) => {
+  auth.authenticate = (input: CredentialInput) => {
     const t0 = performance.now();
-    try {
-      const p = await inner(input);
-      metrics.observeAuth((performance.now() - t0) / 1000, p.method);
-      return p;
-    } catch (e) {
-      metrics.observeAuth((performance.now() - t0) / 1000, null);
-      metrics.authFailure.inc({ method: presentedMethod(input), reason: e instanceof GatewayError ? e.code : 'internal_error' });
-      throw e;
-    }
+    return inner(input).then(
+      (p) => {
+        metrics.observeAuth((performance.now() - t0) / 1000, p.method);
+        return p;
+      },
+      (e: unknown) => {
+        metrics.observeAuth((performance.now() - t0) / 1000, null);
+        metrics.authFailure.inc({ method: presentedMethod(input), reason: e instanceof GatewayError ? e.code : 'internal_error' });
+        throw e;
+      },
+    );
   };
 }
