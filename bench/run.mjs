@@ -78,21 +78,30 @@ function spawnReady(args, name, env = {}) {
   });
 }
 
-/** Start a gateway process with the given config; wait for /healthz. */
-async function startGateway(name, config) {
+/** Start a gateway process with the given config; wait for /healthz. `inspect`: with the inspector on a free port (memory phase). */
+async function startGateway(name, config, { inspect = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), `pcl-bench-${name}-`));
   const port = await freePort();
   const file = join(dir, 'portcullis.yaml');
   writeFileSync(file, JSON.stringify({ ...config, server: { host: '127.0.0.1', port }, storage: { url: `sqlite:${join(dir, 'db.sqlite')}` }, logging: { level: 'warn' } }));
-  const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'serve', '--config', file], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const nodeArgs = inspect ? ['--inspect=127.0.0.1:0'] : [];
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/portcullis.js'), 'serve', '--config', file], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
-  child.stderr.on('data', (d) => process.env.BENCH_VERBOSE && process.stderr.write(`[${name}] ${d}`));
+  let stderr = '';
+  let inspector = null;
+  child.stderr.on('data', (d) => {
+    if (inspector === null && stderr.length < 10_000) {
+      stderr += d;
+      inspector = /Debugger listening on (ws:\/\/\S+)/.exec(stderr)?.[1] ?? null;
+    }
+    if (process.env.BENCH_VERBOSE) process.stderr.write(`[${name}] ${d}`);
+  });
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     try {
       const r = await request(`${base}/healthz`);
       await r.body.text();
-      if (r.statusCode === 200) return { base, pid: child.pid, dir, child };
+      if (r.statusCode === 200) return { base, pid: child.pid, dir, child, inspector: () => inspector };
     } catch {}
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -217,6 +226,45 @@ function cpuTicks(pid) {
 }
 const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
 
+/**
+ * Memory of a gateway at a comparable point: a full garbage collection through
+ * the inspector protocol (HeapProfiler.collectGarbage), then the V8 heap in use
+ * and the lowest of a few RSS samples. Without it, RSS after a load round mostly
+ * shows where the collector happened to be (±15 % from round to round here).
+ */
+async function settledMemory(gw) {
+  const url = gw.inspector();
+  if (!url) throw new Error('gateway inspector not available');
+  const { WebSocket } = await import('undici');
+  const ws = new WebSocket(url);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  let next = 0;
+  const pending = new Map();
+  ws.onmessage = (ev) => {
+    const m = JSON.parse(String(ev.data));
+    pending.get(m.id)?.(m);
+  };
+  const call = (method) =>
+    new Promise((resolve) => {
+      const id = ++next;
+      pending.set(id, resolve);
+      ws.send(JSON.stringify({ id, method }));
+    });
+  await call('HeapProfiler.collectGarbage');
+  await call('HeapProfiler.collectGarbage');
+  const usage = await call('Runtime.getHeapUsage');
+  ws.close();
+  const samples = [];
+  for (let i = 0; i < 4; i++) {
+    await new Promise((res) => setTimeout(res, 250));
+    samples.push(rssKiB(gw.pid));
+  }
+  return { rssKiB: Math.min(...samples), heapKiB: Math.round(usage.result.usedSize / 1024) };
+}
+
 function rssKiB(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
@@ -256,7 +304,7 @@ async function main() {
     groups: [{ name: 'bench', grants: [{ server: '*', tools: ['echo'], access_level: 'execute' }] }],
     audit: { enabled: true },
   });
-  const G = await startGateway('G', gwConfig(50_000));
+  const G = await startGateway('G', gwConfig(50_000), { inspect: PHASES.has('memory') });
   const Gu = await startGateway('Gu', gwConfig(0));
   const gCreds = await provision(G.base);
   const guCreds = await provision(Gu.base);
@@ -346,42 +394,50 @@ async function main() {
 
   if (PHASES.has('memory')) {
   // Memory growth over repeated rounds (leak check) on G: a fixed amount of work
-  // per round, then the lowest of several RSS samples once the round is over
-  // (a single sample mostly measures where the garbage collector happens to be).
+  // per round, then memory after a full garbage collection (settledMemory). A
+  // warm-up round first, so the figures compare steady states, not start-up.
+  await cannon(arms.echo.G.url, arms.echo.G.headers, { duration: SECONDS });
   const rssRounds = [];
+  const heapRounds = [];
   for (let r = 0; r < LEAK_ROUNDS; r++) {
     await cannon(arms.echo.G.url, arms.echo.G.headers, { duration: SECONDS });
     await cannon(arms.sdk.G.url, arms.sdk.G.headers, { duration: SECONDS });
-    const samples = [];
-    for (let i = 0; i < 8; i++) {
-      await new Promise((res) => setTimeout(res, 250));
-      samples.push(rssKiB(G.pid));
-    }
-    rssRounds.push(Math.min(...samples));
-    log(`leak round ${r + 1}: G RSS ${rssRounds.at(-1)} KiB`);
+    const m = await settledMemory(G);
+    rssRounds.push(m.rssKiB);
+    heapRounds.push(m.heapKiB);
+    log(`leak round ${r + 1}: G RSS ${m.rssKiB} KiB, heap ${m.heapKiB} KiB`);
   }
   results.memory.rss_rounds_kib = rssRounds;
+  results.memory.heap_rounds_kib = heapRounds;
   results.memory.rss_growth = rssRounds.length > 1 ? (rssRounds.at(-1) - rssRounds[0]) / rssRounds[0] : 0;
+  results.memory.heap_growth = heapRounds.length > 1 ? (heapRounds.at(-1) - heapRounds[0]) / heapRounds[0] : 0;
 
   // RSS at N sessions (echo upstream: cheap sessions upstream, so the gateway's cost shows).
   const gAuth = { authorization: `Bearer ${gCreds.apiToken}` };
-  const rss0 = rssKiB(G.pid);
+  const m0 = await settledMemory(G);
   const sessionIds = [];
   const url = `${G.base}/mcp/echo`;
   for (let i = 0; i < SESSIONS; i += 50) {
     const batch = await Promise.all(Array.from({ length: Math.min(50, SESSIONS - i) }, () => openSession(url, gAuth)));
     sessionIds.push(...batch);
   }
-  await new Promise((res) => setTimeout(res, 1000));
-  const rss1 = rssKiB(G.pid);
-  results.memory.sessions = { count: sessionIds.length, rss_before_kib: rss0, rss_after_kib: rss1, kib_per_session: (rss1 - rss0) / sessionIds.length };
-  log(`sessions: ${sessionIds.length} → +${rss1 - rss0} KiB`);
+  const m1 = await settledMemory(G);
+  results.memory.sessions = {
+    count: sessionIds.length,
+    rss_before_kib: m0.rssKiB,
+    rss_after_kib: m1.rssKiB,
+    kib_per_session: (m1.rssKiB - m0.rssKiB) / sessionIds.length,
+    heap_before_kib: m0.heapKiB,
+    heap_after_kib: m1.heapKiB,
+    heap_kib_per_session: (m1.heapKiB - m0.heapKiB) / sessionIds.length,
+  };
+  log(`sessions: ${sessionIds.length} → RSS +${m1.rssKiB - m0.rssKiB} KiB, heap +${m1.heapKiB - m0.heapKiB} KiB`);
 
   // RSS per open proxied SSE stream (GET /mcp/echo with a session each).
   const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
   const streams = [];
   const nStreams = Math.min(SSE_STREAMS, sessionIds.length);
-  const rssS0 = rssKiB(G.pid);
+  const s0 = await settledMemory(G);
   for (let i = 0; i < nStreams; i += 100) {
     await Promise.all(
       sessionIds.slice(i, Math.min(i + 100, nStreams)).map(
@@ -400,10 +456,16 @@ async function main() {
       ),
     );
   }
-  await new Promise((res) => setTimeout(res, 1000));
-  const rssS1 = rssKiB(G.pid);
-  results.memory.sse = { streams: streams.length, rss_before_kib: rssS0, rss_after_kib: rssS1, kib_per_stream: (rssS1 - rssS0) / Math.max(1, streams.length) };
-  log(`sse: ${streams.length} streams → +${rssS1 - rssS0} KiB`);
+  const s1 = await settledMemory(G);
+  const nOpen = Math.max(1, streams.length);
+  results.memory.sse = {
+    streams: streams.length,
+    rss_before_kib: s0.rssKiB,
+    rss_after_kib: s1.rssKiB,
+    kib_per_stream: (s1.rssKiB - s0.rssKiB) / nOpen,
+    heap_kib_per_stream: (s1.heapKiB - s0.heapKiB) / nOpen,
+  };
+  log(`sse: ${streams.length} streams → RSS +${s1.rssKiB - s0.rssKiB} KiB, heap +${s1.heapKiB - s0.heapKiB} KiB`);
   for (const s of streams) s.destroy();
 
   }
@@ -456,8 +518,12 @@ function report(r) {
       lines.push(`| ${a} | ${fmt(L.sdk[a].c1_p50, 3)} / ${fmt(L.sdk[a].c1_p99, 3)} | ${fmt(L.echo[a].c1_p50, 3)} / ${fmt(L.echo[a].c1_p99, 3)} | ${fmt(L.sdk[a].r1000_p50, 3)} / ${fmt(L.sdk[a].r1000_p99, 3)} | ${fmt(L.echo[a].r1000_p50, 3)} / ${fmt(L.echo[a].r1000_p99, 3)} |`);
     lines.push('');
   }
-  if (M.sessions) lines.push(`Sessions: ${M.sessions.count} open → ${fmt(M.sessions.kib_per_session, 2)} KiB each (RSS ${M.sessions.rss_before_kib} → ${M.sessions.rss_after_kib} KiB).`);
-  if (M.rss_rounds_kib) lines.push(`Leak check, G RSS after each round (KiB): ${M.rss_rounds_kib.join(', ')}.`);
+  if (M.sessions)
+    lines.push(
+      `Sessions: ${M.sessions.count} open → ${fmt(M.sessions.kib_per_session, 2)} KiB RSS each (RSS ${M.sessions.rss_before_kib} → ${M.sessions.rss_after_kib} KiB), ${fmt(M.sessions.heap_kib_per_session, 2)} KiB of V8 heap each. Memory is read after a full GC (inspector).`,
+    );
+  if (M.sse) lines.push(`SSE streams: ${M.sse.streams} open → ${fmt(M.sse.kib_per_stream, 2)} KiB RSS each (RSS ${M.sse.rss_before_kib} → ${M.sse.rss_after_kib} KiB), ${fmt(M.sse.heap_kib_per_stream, 2)} KiB of V8 heap each.`);
+  if (M.rss_rounds_kib) lines.push(`Leak check (after a warm-up round; memory after a full GC), G RSS after each round (KiB): ${M.rss_rounds_kib.join(', ')}; V8 heap (KiB): ${M.heap_rounds_kib?.join(', ')} (${fmt((M.heap_growth ?? NaN) * 100, 1)} %).`);
   if (A)
     lines.push(
       `Auth micro (in-process, ${A.iterations} iterations): cached ${fmt(A.cached_us, 2)} µs (16 in flight ${fmt(A.cached_concurrent_us, 2)}), uncached ES256 ${fmt(A.uncached_us, 1)} µs one at a time / ${fmt(A.uncached_concurrent_us, 1)} µs at 16 in flight (jose verifies through WebCrypto on the libuv pool), API token cached ${fmt(A.api_token_cached_us, 2)} µs.`,

@@ -56,12 +56,41 @@ describe('audit writer', () => {
 
   it('a full queue drops and counts: portcullis_audit_dropped_total and a warning, never silently', async () => {
     const t = await start({ config: { audit: { queue_size: 100, flush_interval: '1h' } } });
-    for (let i = 0; i < 130; i++) t.app.services.audit.record({ action: 'mcp.request', actor: `a${i}` });
+    // A store write that hangs: the first 100 events are in flight, the next 100 fill the queue, 30 more are dropped.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const real = t.store.audit.insertMany.bind(t.store.audit);
+    vi.spyOn(t.store.audit, 'insertMany').mockImplementation(async (batch) => {
+      await gate;
+      return real(batch);
+    });
+    for (let i = 0; i < 230; i++) t.app.services.audit.record({ action: 'mcp.request', actor: `a${i}` });
     expect(t.app.services.auditLog.dropped).toBe(30);
     expect(await metric(t, 'portcullis_audit_dropped_total')).toBe(30);
     expect(t.logs.some((l) => l.includes('audit queue full'))).toBe(true);
+    release();
     await t.app.services.audit.flush();
-    expect(await t.store.audit.query({ actions: ['mcp.request'], limit: 1000 })).toHaveLength(100);
+    expect(await t.store.audit.query({ actions: ['mcp.request'], limit: 1000 })).toHaveLength(200);
+  });
+
+  it('under load a write starts every 100 events, without waiting for the flush interval (and a queue of 100 never overflows with a healthy store)', async () => {
+    const t = await start({ config: { audit: { queue_size: 100, flush_interval: '1h' } } });
+    const batches: number[] = [];
+    const real = t.store.audit.insertMany.bind(t.store.audit);
+    vi.spyOn(t.store.audit, 'insertMany').mockImplementation(async (batch) => {
+      batches.push(batch.length);
+      return real(batch);
+    });
+    // Requests arrive on separate turns of the event loop.
+    for (let i = 0; i < 250; i++) {
+      t.app.services.audit.record({ action: 'mcp.request', actor: `b${i}` });
+      if (i % 10 === 9) await new Promise((r) => setImmediate(r));
+    }
+    expect(batches).toEqual([100, 100]);
+    expect(t.app.services.auditLog.dropped).toBe(0);
+    expect(await t.store.audit.query({ actions: ['mcp.request'], limit: 1000 })).toHaveLength(200);
+    await t.app.services.audit.flush();
+    expect(batches).toEqual([100, 100, 50]);
   });
 
   it('a failed store write is counted as dropped and logged', async () => {

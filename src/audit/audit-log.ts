@@ -5,6 +5,14 @@ import { type Store } from '../store/index.js';
 import { publicAuditEvent } from './format.js';
 import { type AuditEvent, type AuditSink } from './types.js';
 
+/**
+ * Under load a flush starts every this many events. SQLite writes on the event
+ * loop, so small batches keep each pause short (~1 ms) instead of stalling
+ * every request in flight for one long transaction; the per-transaction cost
+ * is small next to the per-row one.
+ */
+const FLUSH_BATCH = 100;
+
 export interface AuditLogOptions {
   enabled: boolean;
   stdout: boolean;
@@ -60,7 +68,7 @@ export class AuditLog implements AuditSink {
     stamped.id = uuidv7();
     stamped.ts = nowIso();
     this.queue.push(stamped);
-    if (this.queue.length >= 500 && !this.flushing) void this.flush();
+    if (this.queue.length >= Math.min(FLUSH_BATCH, this.opts.queueSize) && !this.flushing) void this.flush();
   }
 
   /** Write everything queued so far. Safe to call concurrently. */
