@@ -55,6 +55,8 @@ export class Authenticator {
   private readonly audience: string;
   private external: ExternalVerifier[] = [];
   private serviceAccounts: ServiceAccountLookup | null = null;
+  /** Principal built from (API token record, user record) versions; see fromApiToken. */
+  private readonly apiTokenPrincipals = new WeakMap<object, { user: object; principal: Principal }>();
 
   constructor(
     private readonly config: Config,
@@ -187,24 +189,31 @@ export class Authenticator {
     if (!rec || rec.revokedAt) throw invalidToken('The API token is invalid or revoked');
     const expMs = rec.expiresAt ? Date.parse(rec.expiresAt) : null;
     if (expMs !== null && expMs <= now()) throw tokenExpired();
-    const scopes = (rec.scopes?.filter(isScope) as Scope[] | undefined) ?? null;
+    const scopesOf = () => (rec.scopes?.filter(isScope) as Scope[] | undefined) ?? null;
     if (rec.ownerType === 'service_account') {
       const sa = this.serviceAccounts ? await this.serviceAccounts.get(rec.ownerId) : undefined;
       if (!sa) throw principalDisabled();
       return {
         type: 'service_account', id: `sa:${sa.clientId}`, email: null, username: sa.name, role: 'user', groups: sa.groups,
-        method: 'api_token', provider: null, tokenId: rec.id, sessionFamily: null, scopes, servers: rec.servers,
+        method: 'api_token', provider: null, tokenId: rec.id, sessionFamily: null, scopes: scopesOf(), servers: rec.servers,
         rateLimitPerHour: rec.rateLimitPerHour, expiresAt: expMs,
       };
     }
     const peeked = this.cache.peekUser(rec.ownerId);
     const u = peeked === undefined ? await this.cache.user(rec.ownerId) : peeked;
     if (!u || u.disabled) throw principalDisabled();
-    return {
+    // Cached records are replaced, never mutated, on every change (and the
+    // change invalidates the caches): the same token and user objects mean the
+    // same principal, so it is built once per version rather than per request.
+    const memo = this.apiTokenPrincipals.get(rec);
+    if (memo && memo.user === u) return memo.principal;
+    const principal: Principal = Object.freeze({
       type: 'user', id: u.id, email: u.email, username: u.username, role: u.role, groups: u.groups,
-      method: 'api_token', provider: null, tokenId: rec.id, sessionFamily: null, scopes, servers: rec.servers,
+      method: 'api_token', provider: null, tokenId: rec.id, sessionFamily: null, scopes: scopesOf(), servers: rec.servers,
       rateLimitPerHour: rec.rateLimitPerHour, expiresAt: expMs,
-    };
+    });
+    this.apiTokenPrincipals.set(rec, { user: u, principal });
+    return principal;
   }
 }
 
