@@ -337,7 +337,7 @@ export class McpProxy {
       throw new GatewayError('upstream_unavailable', { detail: `MCP server ${def.name} sent an encoded body`, internal: { encoding } });
     }
 
-    if (reply.status === 202 || !body) {
+    if (reply.status === 202 || !body || (Buffer.isBuffer(body) && body.length === 0)) {
       drain();
       if (plan.gatewayReplies.length) return { status: 200, headers: { ...headers, ...JSON_HEADERS }, body: Buffer.from(JSON.stringify(plan.gatewayReplies)) };
       return { status: reply.status, headers, body: null };

@@ -27,13 +27,23 @@ describe('upstream manager, registry and sessions', () => {
     http = await startHttpUpstream();
     sse = await startSseUpstream();
     // a Streamable HTTP upstream whose GET stream echoes the Last-Event-ID it got
-    streamUp = await startRawUpstream((req, res) => {
+    streamUp = await startRawUpstream((req, res, raw) => {
       if (req.method === 'GET') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         const list = { jsonrpc: '2.0', id: 'replayed', result: { tools: [{ name: 'echo' }, { name: 'secret_tool' }] } };
         res.write(`id: 43\nevent: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: `resumed after ${req.headers['last-event-id']}` } })}\n\n`);
         res.end(`id: 44\nevent: message\ndata: ${JSON.stringify(list)}\n\n`);
         return;
+      }
+      const msg = raw ? JSON.parse(raw) : {};
+      if (msg.id === undefined) return void res.writeHead(204).end(); // notifications: 204 (some servers do)
+      if (msg.method === 'tools/call') {
+        // a reply above the gateway's 1 MiB gather cap: streamed through, whole
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const text = 'z'.repeat(1536 * 1024);
+        res.write(`{"jsonrpc":"2.0","id":${JSON.stringify(msg.id)},"result":{"content":[{"type":"text","text":"`);
+        for (let i = 0; i < text.length; i += 256 * 1024) res.write(text.slice(i, i + 256 * 1024));
+        return void res.end('"}]}}');
       }
       res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'upstream-sid-1' });
       res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'raw', version: '1' } } }));
@@ -109,6 +119,27 @@ describe('upstream manager, registry and sessions', () => {
     expect(get.headers['last-event-id']).toBe('42');
     expect(get.headers['mcp-session-id']).toBe('upstream-sid-1');
     expect(get.headers.authorization).toBeUndefined();
+  });
+
+  it('an upstream 204 reaches the client as 204 without a body or Content-Length', async () => {
+    const url = `${gw.url}/mcp/stream`;
+    const sid = await rawInitialize(url, { authorization: `Bearer ${token}` });
+    const r = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 1, progress: 1 } }),
+    });
+    expect(r.status).toBe(204);
+    expect(r.headers.get('content-length')).toBeNull();
+    expect(await r.text()).toBe('');
+  });
+
+  it('a JSON reply above the 1 MiB gather cap streams through whole', async () => {
+    const url = `${gw.url}/mcp/stream`;
+    const sid = await rawInitialize(url, { authorization: `Bearer ${token}` });
+    const r = await rpc(url, { jsonrpc: '2.0', id: 'big', method: 'tools/call', params: { name: 'echo', arguments: {} } }, { authorization: `Bearer ${token}`, 'mcp-session-id': sid });
+    expect(r.status).toBe(200);
+    expect(r.json().result.content[0].text).toBe('z'.repeat(1536 * 1024));
   });
 
   it('a Streamable HTTP session opened on one replica is usable on another, by its owner only', async () => {
