@@ -62,6 +62,21 @@ describe('POST /oauth/token (client_credentials)', () => {
     expect(() => parseRequestedScopes('mcp:read\u0000')).toThrow();
   });
 
+  it('client authentication is counted in the auth metrics (method client_secret)', async () => {
+    const sample = async (series: string) => {
+      const body = (await t.app.services.metrics.render()).body;
+      const line = body.split('\n').find((l) => l.startsWith(series + ' '));
+      return line ? Number(line.split(' ')[1]) : 0;
+    };
+    const ok0 = await sample('portcullis_auth_success_total{method="client_secret"}');
+    const bad0 = await sample('portcullis_auth_failure_total{method="client_secret",reason="invalid_client"}');
+    expect((await tokenRequest(t, cc, basicAuth(sa.client_id, sa.client_secret))).statusCode).toBe(200);
+    // (another client id, so this account's failure budget stays as the tests below expect)
+    expectOAuthError(await tokenRequest(t, cc, basicAuth('sa_00000000000000000000metrics', 'pcs_wrong')), 401, 'invalid_client');
+    expect(await sample('portcullis_auth_success_total{method="client_secret"}')).toBe(ok0 + 1);
+    expect(await sample('portcullis_auth_failure_total{method="client_secret",reason="invalid_client"}')).toBe(bad0 + 1);
+  });
+
   it('a wrong secret is invalid_client 401 with a Basic challenge', async () => {
     const r = await tokenRequest(t, cc, basicAuth(sa.client_id, 'pcs_wrong'));
     expectOAuthError(r, 401, 'invalid_client');

@@ -122,6 +122,7 @@ export async function oauthRoutes(app: FastifyInstance, s: Services): Promise<vo
       if (!r.client) throw invalidClient('Client authentication is required (client_secret_basic or client_secret_post)');
       if (r.client.clientSecret === undefined) throw invalidClient('This client must authenticate with its client secret');
       const { account, response } = await clientCredentials.issue({ clientId: r.client.clientId, clientSecret: r.client.clientSecret, scope: r.params.get('scope'), ip: r.ip });
+      s.metrics.authSuccess.inc({ method: 'client_secret' });
       return { response, actor: `sa:${account.clientId}`, actorType: 'service_account' };
     },
   };
@@ -158,6 +159,9 @@ export async function oauthRoutes(app: FastifyInstance, s: Services): Promise<vo
       } catch (e) {
         const err = toOAuthError(e);
         if (err.status >= 500) req.log.error({ err: e }, 'token request failed');
+        // Client authentication failures (and their throttling) count like failed logins.
+        if (err.error === 'invalid_client') s.metrics.authFailure.inc({ method: 'client_secret', reason: 'invalid_client' });
+        else if (grantType === 'client_credentials' && err.status === 429) s.metrics.authFailure.inc({ method: 'client_secret', reason: 'login_throttled' });
         s.audit.record({
           action: 'oauth.token', actor: clientId, actorType: 'anonymous', ip: req.ip, status: err.status, latencyMs: Date.now() - started,
           detail: { grant_type: grantType?.slice(0, 64) ?? null, error: err.error },
