@@ -35,8 +35,16 @@ export function digestEqual(a: string, b: string): boolean {
  * randomness. Ids of rows written in time order land at the end of a B-tree
  * index instead of at random places (cheaper bulk inserts).
  */
+let v7Ms = NaN;
+let v7Prefix = '';
 export function uuidv7(ms = Date.now()): string {
-  const r = randomUUID();
-  const t = ms.toString(16).padStart(12, '0');
-  return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${r.slice(15, 18)}${r.slice(18)}`;
+  if (ms !== v7Ms) {
+    // "tttttttt-tttt-7": formatted once per millisecond
+    const t = ms.toString(16).padStart(12, '0');
+    v7Ms = ms;
+    v7Prefix = `${t.slice(0, 8)}-${t.slice(8, 12)}-7`;
+  }
+  // randomUUID() is "xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx": its 12 random bits after the
+  // version digit, the variant group and the last group complete the id.
+  return v7Prefix + randomUUID().slice(15);
 }
