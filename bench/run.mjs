@@ -10,273 +10,42 @@
 // Knobs (env): BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_CONNECTIONS (16),
 // BENCH_SESSIONS (10000), BENCH_SSE_STREAMS (fd limit / 2), BENCH_LEAK_ROUNDS (5), BENCH_QUICK=1,
 // BENCH_PHASES (throughput,latency,memory,auth).
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import { join } from 'node:path';
 import { request } from 'undici';
-
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(HERE, '..');
-const quick = process.env.BENCH_QUICK === '1';
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
-const SECONDS = Number(process.env.BENCH_SECONDS ?? (quick ? 2 : 5));
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
-const SESSIONS = Number(process.env.BENCH_SESSIONS ?? (quick ? 500 : 10_000));
-/** Open streams: as many as the gateway's fd limit allows (2 descriptors each), unless set. */
-function fdLimit() {
-  const m = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'));
-  return m ? Number(m[1]) : 1024;
-}
-const SSE_STREAMS = Number(process.env.BENCH_SSE_STREAMS ?? (quick ? 200 : Math.floor((fdLimit() - 1_000) / 2)));
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'throughput,latency,memory,auth').split(','));
-const LEAK_ROUNDS = Number(process.env.BENCH_LEAK_ROUNDS ?? (quick ? 2 : 5));
-const PROTOCOL = '2025-06-18';
-const children = [];
-
-function log(...a) {
-  process.stderr.write(a.join(' ') + '\n');
-}
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-/** Spawn a node script that prints `READY <port>`; resolve with its port and pid. */
-function spawnReady(args, name, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 30_000);
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const m = /READY (\d+)/.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ port: Number(m[1]), pid: child.pid, child });
-      }
-    });
-    child.stderr.on('data', (d) => {
-      if (process.env.BENCH_VERBOSE) process.stderr.write(`[${name}] ${d}`);
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited early with ${code}`));
-    });
-  });
-}
-
-/** Start a gateway process with the given config; wait for /healthz. `inspect`: with the inspector on a free port (memory phase). */
-async function startGateway(name, config, { inspect = false } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), `pcl-bench-${name}-`));
-  const port = await freePort();
-  const file = join(dir, 'portcullis.yaml');
-  writeFileSync(file, JSON.stringify({ ...config, server: { host: '127.0.0.1', port }, storage: { url: `sqlite:${join(dir, 'db.sqlite')}` }, logging: { level: 'warn' } }));
-  const nodeArgs = inspect ? ['--inspect=127.0.0.1:0'] : [];
-  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/portcullis.js'), 'serve', '--config', file], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  let stderr = '';
-  let inspector = null;
-  child.stderr.on('data', (d) => {
-    if (inspector === null && stderr.length < 10_000) {
-      stderr += d;
-      inspector = /Debugger listening on (ws:\/\/\S+)/.exec(stderr)?.[1] ?? null;
-    }
-    if (process.env.BENCH_VERBOSE) process.stderr.write(`[${name}] ${d}`);
-  });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    try {
-      const r = await request(`${base}/healthz`);
-      await r.body.text();
-      if (r.statusCode === 200) return { base, pid: child.pid, dir, child, inspector: () => inspector };
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`gateway ${name} did not start`);
-}
-
-async function json(method, url, body, headers = {}) {
-  const r = await request(url, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.body.text();
-  if (r.statusCode >= 400) throw new Error(`${method} ${url} → ${r.statusCode} ${text}`);
-  return { status: r.statusCode, headers: r.headers, body: text ? JSON.parse(text) : null };
-}
-
-/** Admin + a plain user in group `bench`; returns the user's API token and login JWT. */
-async function provision(base) {
-  const admin = await json('POST', `${base}/api/v1/auth/register`, { email: 'admin@bench.local', password: 'bench-admin-password' });
-  const auth = { authorization: `Bearer ${admin.body.token}` };
-  await json('POST', `${base}/api/v1/users`, { email: 'user@bench.local', password: 'bench-user-password', role: 'user', groups: ['bench'] }, auth);
-  const login = await json('POST', `${base}/api/v1/auth/login`, { email: 'user@bench.local', password: 'bench-user-password' });
-  const tok = await json('POST', `${base}/api/v1/auth/tokens`, { name: 'bench', scopes: ['mcp:execute'] }, { authorization: `Bearer ${login.body.token}` });
-  return { apiToken: tok.body.token, jwt: login.body.token };
-}
-
-/** Open an MCP session at `url`; returns the session id (or null for stateless). */
-async function openSession(url, headers = {}) {
-  const r = await request(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: PROTOCOL, capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }),
-  });
-  await r.body.text();
-  if (r.statusCode !== 200) throw new Error(`initialize at ${url} → ${r.statusCode}`);
-  const sid = r.headers['mcp-session-id'] ?? null;
-  const n = await request(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...(sid ? { 'mcp-session-id': sid } : {}), ...headers },
-    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
-  });
-  await n.body.text();
-  return sid;
-}
-
-const CALL = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello portcullis' } } });
-
-function cannon(url, headers, opts = {}) {
-  return new Promise((resolve, reject) => {
-    autocannon(
-      {
-        url,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...headers },
-        body: CALL,
-        connections: opts.connections ?? CONNECTIONS,
-        duration: opts.duration ?? SECONDS,
-        overallRate: opts.rate,
-        pipelining: 1,
-      },
-      (err, res) => {
-        if (err) reject(err);
-        else resolve(res);
-      },
-    );
-  });
-}
-
-const CALL_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL };
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
-
-/** Sequential requests on one keep-alive connection: p50/p99 in ms at µs resolution. */
-async function latencyOneConnection(url, headers, n = quick ? 500 : 3_000) {
-  const { Client } = await import('undici');
-  const u = new URL(url);
-  const client = new Client(u.origin, { pipelining: 1 });
-  const lat = [];
-  const opts = { path: u.pathname, method: 'POST', headers: { ...CALL_HEADERS, ...headers }, body: CALL };
-  for (let i = 0; i < 200; i++) await (await client.request(opts)).body.text();
-  for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    const r = await client.request(opts);
-    await r.body.text();
-    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  await client.close();
-  return { p50: pct(lat, 50), p99: pct(lat, 99) };
-}
-
-/** Open-loop load at a fixed rate: latency measured from each request's scheduled start. */
-async function latencyFixedRate(url, headers, rate = 1_000, seconds = quick ? 2 : 4) {
-  const { Pool } = await import('undici');
-  const u = new URL(url);
-  const pool = new Pool(u.origin, { connections: 32, pipelining: 1 });
-  const opts = { path: u.pathname, method: 'POST', headers: { ...CALL_HEADERS, ...headers }, body: CALL };
-  const total = rate * seconds;
-  const lat = [];
-  const start = performance.now();
-  const inflight = [];
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    // From the scheduled time when sent late (queueing counts), from the send when early.
-    const t0 = Math.min(due, performance.now());
-    inflight.push(
-      pool.request(opts).then(async (r) => {
-        await r.body.text();
-        lat.push(performance.now() - t0);
-      }),
-    );
-  }
-  await Promise.all(inflight);
-  await pool.close();
-  return { p50: pct(lat, 50), p99: pct(lat, 99) };
-}
-
-function cpuTicks(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(parts[11]) + Number(parts[12]); // utime + stime
-}
-const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
-
-/**
- * Memory of a gateway at a comparable point: a full garbage collection through
- * the inspector protocol (HeapProfiler.collectGarbage), then the V8 heap in use
- * and the lowest of a few RSS samples. Without it, RSS after a load round mostly
- * shows where the collector happened to be (±15 % from round to round here).
- */
-async function settledMemory(gw) {
-  const url = gw.inspector();
-  if (!url) throw new Error('gateway inspector not available');
-  const { WebSocket } = await import('undici');
-  const ws = new WebSocket(url);
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = reject;
-  });
-  let next = 0;
-  const pending = new Map();
-  ws.onmessage = (ev) => {
-    const m = JSON.parse(String(ev.data));
-    pending.get(m.id)?.(m);
-  };
-  const call = (method) =>
-    new Promise((resolve) => {
-      const id = ++next;
-      pending.set(id, resolve);
-      ws.send(JSON.stringify({ id, method }));
-    });
-  await call('HeapProfiler.collectGarbage');
-  await call('HeapProfiler.collectGarbage');
-  const usage = await call('Runtime.getHeapUsage');
-  ws.close();
-  const samples = [];
-  for (let i = 0; i < 4; i++) {
-    await new Promise((res) => setTimeout(res, 250));
-    samples.push(rssKiB(gw.pid));
-  }
-  return { rssKiB: Math.min(...samples), heapKiB: Math.round(usage.result.usedSize / 1024) };
-}
-
-function rssKiB(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
-}
-
-const median = (a) => {
-  const s = [...a].sort((x, y) => x - y);
-  const n = s.length;
-  return n ? (n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2) : NaN;
-};
-const range = (a) => [Math.min(...a), Math.max(...a)];
-const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+import {
+  CALL,
+  CONNECTIONS,
+  HERE,
+  LEAK_ROUNDS,
+  PHASES,
+  PROTOCOL,
+  ROOT,
+  ROUNDS,
+  SECONDS,
+  SESSIONS,
+  SSE_STREAMS,
+  TICK_US,
+  cannon,
+  children,
+  cpuTicks,
+  fmt,
+  json,
+  latencyFixedRate,
+  latencyOneConnection,
+  log,
+  median,
+  openSession,
+  provision,
+  range,
+  rssKiB,
+  settledMemory,
+  spawnReady,
+  startGateway,
+} from './lib.mjs';
 
 async function main() {
   log('building…');

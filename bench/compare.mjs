@@ -1,0 +1,98 @@
+// Two gateway builds side by side (`npm run bench:compare -- <git-rev> [sdk|echo]`).
+// Not part of `npm test`.
+//
+// On a small shared machine run-to-run noise (±10 % here) hides the effect of a
+// hot-path change; comparing two builds in the same interleaved rounds cancels
+// it. This builds <git-rev> (default HEAD) in a temporary git worktree, starts
+// one upstream (SDK or raw echo), the null proxy, the baseline gateway (A) and
+// the working tree's gateway (B, built first), then drives N, A, B in
+// interleaved rounds (order reversed every other round) and prints req/s and
+// gateway CPU µs per request, medians and per-round values.
+//
+// Knobs (env): BENCH_ROUNDS (default 5), BENCH_SECONDS (5), BENCH_CONNECTIONS (16).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { CALL, HERE, PROTOCOL, ROOT, TICK_US, cannon, children, cpuTicks, fmt, log, median, openSession, provision, spawnReady, startGateway } from './lib.mjs';
+
+const rev = process.argv[2] ?? 'HEAD';
+const upstream = process.argv[3] ?? 'sdk';
+if (!['sdk', 'echo'].includes(upstream)) throw new Error('upstream must be sdk or echo');
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+
+async function main() {
+  log('building the working tree…');
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+  const base = mkdtempSync(join(tmpdir(), 'pcl-compare-'));
+  rmSync(base, { recursive: true });
+  log(`building ${rev} in ${base}…`);
+  execFileSync('git', ['worktree', 'add', '--detach', base, rev], { cwd: ROOT, stdio: 'ignore' });
+  try {
+    symlinkSync(join(ROOT, 'node_modules'), join(base, 'node_modules'));
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: base, stdio: 'inherit' });
+    if (!existsSync(join(base, 'dist'))) throw new Error(`${rev} did not build`);
+    await run(base);
+  } finally {
+    execFileSync('git', ['worktree', 'remove', '--force', base], { cwd: ROOT, stdio: 'ignore' });
+  }
+}
+
+async function run(baseRoot) {
+  const up = await spawnReady([join(HERE, `upstream-${upstream}.mjs`)], 'upstream');
+  const np = await spawnReady([join(HERE, 'null-proxy.mjs'), `http://127.0.0.1:${up.port}`], 'null-proxy');
+  const config = {
+    servers: [{ name: 'u', url: `http://127.0.0.1:${up.port}/mcp`, connections: 128 }],
+    groups: [{ name: 'bench', grants: [{ server: '*', tools: ['echo'], access_level: 'execute' }] }],
+    audit: { enabled: true },
+  };
+  const gateways = { A: await startGateway('A', config, { root: baseRoot }), B: await startGateway('B', config) };
+  const arms = { N: { url: `http://127.0.0.1:${np.port}/mcp`, headers: {} } };
+  arms.N.headers['mcp-session-id'] = await openSession(arms.N.url);
+  for (const [name, gw] of Object.entries(gateways)) {
+    const creds = await provision(gw.base);
+    const auth = { authorization: `Bearer ${creds.apiToken}` };
+    const url = `${gw.base}/mcp/u`;
+    arms[name] = { url, headers: { ...auth, 'mcp-session-id': await openSession(url, auth) }, pid: gw.pid };
+    const r = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...arms[name].headers }, body: CALL });
+    const text = await r.body.text();
+    if (r.statusCode !== 200 || !text.includes('hello portcullis')) throw new Error(`gateway ${name} echo failed: ${r.statusCode} ${text}`);
+  }
+  for (const a of Object.values(arms)) if (!a.headers['mcp-session-id']) delete a.headers['mcp-session-id'];
+  for (const a of Object.values(arms)) await cannon(a.url, a.headers, { duration: 1 });
+
+  const rps = { N: [], A: [], B: [] };
+  const cpu = { A: [], B: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const arm of r % 2 === 0 ? ['N', 'A', 'B'] : ['B', 'A', 'N']) {
+      const a = arms[arm];
+      const t0 = a.pid ? cpuTicks(a.pid) : 0;
+      const res = await cannon(a.url, a.headers);
+      if (res.errors + res.non2xx > 0) throw new Error(`${arm}: ${res.errors} errors, ${res.non2xx} non-2xx`);
+      rps[arm].push(res.requests.average);
+      if (a.pid) cpu[arm].push(((cpuTicks(a.pid) - t0) * TICK_US) / Math.max(1, res.requests.total));
+      log(`round ${r + 1} ${arm}: ${fmt(res.requests.average, 0)} req/s${a.pid ? `, ${fmt(cpu[arm].at(-1), 0)} µs CPU/req` : ''}`);
+    }
+  }
+  const per = (x, y) => rps[x].map((v, i) => v / rps[y][i]);
+  const lines = [
+    `# ${rev} (A) against the working tree (B), ${upstream} upstream, ${rounds} interleaved rounds`,
+    '',
+    '| | req/s (median) | gateway CPU µs/req (median) | per round: arm/N |',
+    '|---|---|---|---|',
+    `| N (null proxy) | ${fmt(median(rps.N), 0)} | | |`,
+    `| A (${rev}) | ${fmt(median(rps.A), 0)} | ${fmt(median(cpu.A), 0)} | ${per('A', 'N').map((v) => fmt(v)).join(', ')} |`,
+    `| B (working tree) | ${fmt(median(rps.B), 0)} | ${fmt(median(cpu.B), 0)} | ${per('B', 'N').map((v) => fmt(v)).join(', ')} |`,
+    '',
+    `B/A throughput per round: ${per('B', 'A').map((v) => fmt(v)).join(', ')} (median ${fmt(median(per('B', 'A')))}); CPU per request B/A: ${fmt(median(cpu.B) / median(cpu.A))}.`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+try {
+  await main();
+} finally {
+  for (const c of children) c.kill('SIGTERM');
+}
+process.exit(0);

@@ -1,0 +1,269 @@
+// Shared parts of the benchmark harness: processes, gateways, sessions, load,
+// CPU and memory readings. Used by bench/run.mjs (the full benchmark) and
+// bench/compare.mjs (two gateway builds side by side).
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { request } from 'undici';
+
+export const HERE = dirname(fileURLToPath(import.meta.url));
+export const ROOT = join(HERE, '..');
+export const quick = process.env.BENCH_QUICK === '1';
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
+export const SECONDS = Number(process.env.BENCH_SECONDS ?? (quick ? 2 : 5));
+export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+export const SESSIONS = Number(process.env.BENCH_SESSIONS ?? (quick ? 500 : 10_000));
+/** Open streams: as many as the gateway's fd limit allows (2 descriptors each), unless set. */
+export function fdLimit() {
+  const m = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return m ? Number(m[1]) : 1024;
+}
+export const SSE_STREAMS = Number(process.env.BENCH_SSE_STREAMS ?? (quick ? 200 : Math.floor((fdLimit() - 1_000) / 2)));
+export const PHASES = new Set((process.env.BENCH_PHASES ?? 'throughput,latency,memory,auth').split(','));
+export const LEAK_ROUNDS = Number(process.env.BENCH_LEAK_ROUNDS ?? (quick ? 2 : 5));
+export const PROTOCOL = '2025-06-18';
+export const children = [];
+
+export function log(...a) {
+  process.stderr.write(a.join(' ') + '\n');
+}
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Spawn a node script that prints `READY <port>`; resolve with its port and pid. */
+export function spawnReady(args, name, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 30_000);
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const m = /READY (\d+)/.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ port: Number(m[1]), pid: child.pid, child });
+      }
+    });
+    child.stderr.on('data', (d) => {
+      if (process.env.BENCH_VERBOSE) process.stderr.write(`[${name}] ${d}`);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited early with ${code}`));
+    });
+  });
+}
+
+/** Start a gateway process with the given config; wait for /healthz. `inspect`: with the inspector on a free port (memory phase). */
+export async function startGateway(name, config, { inspect = false, root = ROOT } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), `pcl-bench-${name}-`));
+  const port = await freePort();
+  const file = join(dir, 'portcullis.yaml');
+  writeFileSync(file, JSON.stringify({ ...config, server: { host: '127.0.0.1', port }, storage: { url: `sqlite:${join(dir, 'db.sqlite')}` }, logging: { level: 'warn' } }));
+  const nodeArgs = inspect ? ['--inspect=127.0.0.1:0'] : [];
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'bin/portcullis.js'), 'serve', '--config', file], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  let inspector = null;
+  child.stderr.on('data', (d) => {
+    if (inspector === null && stderr.length < 10_000) {
+      stderr += d;
+      inspector = /Debugger listening on (ws:\/\/\S+)/.exec(stderr)?.[1] ?? null;
+    }
+    if (process.env.BENCH_VERBOSE) process.stderr.write(`[${name}] ${d}`);
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    try {
+      const r = await request(`${base}/healthz`);
+      await r.body.text();
+      if (r.statusCode === 200) return { base, pid: child.pid, dir, child, inspector: () => inspector };
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`gateway ${name} did not start`);
+}
+
+export async function json(method, url, body, headers = {}) {
+  const r = await request(url, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.body.text();
+  if (r.statusCode >= 400) throw new Error(`${method} ${url} → ${r.statusCode} ${text}`);
+  return { status: r.statusCode, headers: r.headers, body: text ? JSON.parse(text) : null };
+}
+
+/** Admin + a plain user in group `bench`; returns the user's API token and login JWT. */
+export async function provision(base) {
+  const admin = await json('POST', `${base}/api/v1/auth/register`, { email: 'admin@bench.local', password: 'bench-admin-password' });
+  const auth = { authorization: `Bearer ${admin.body.token}` };
+  await json('POST', `${base}/api/v1/users`, { email: 'user@bench.local', password: 'bench-user-password', role: 'user', groups: ['bench'] }, auth);
+  const login = await json('POST', `${base}/api/v1/auth/login`, { email: 'user@bench.local', password: 'bench-user-password' });
+  const tok = await json('POST', `${base}/api/v1/auth/tokens`, { name: 'bench', scopes: ['mcp:execute'] }, { authorization: `Bearer ${login.body.token}` });
+  return { apiToken: tok.body.token, jwt: login.body.token };
+}
+
+/** Open an MCP session at `url`; returns the session id (or null for stateless). */
+export async function openSession(url, headers = {}) {
+  const r = await request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: PROTOCOL, capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }),
+  });
+  await r.body.text();
+  if (r.statusCode !== 200) throw new Error(`initialize at ${url} → ${r.statusCode}`);
+  const sid = r.headers['mcp-session-id'] ?? null;
+  const n = await request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...(sid ? { 'mcp-session-id': sid } : {}), ...headers },
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  });
+  await n.body.text();
+  return sid;
+}
+
+export const CALL = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello portcullis' } } });
+
+export function cannon(url, headers, opts = {}) {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...headers },
+        body: CALL,
+        connections: opts.connections ?? CONNECTIONS,
+        duration: opts.duration ?? SECONDS,
+        overallRate: opts.rate,
+        pipelining: 1,
+      },
+      (err, res) => {
+        if (err) reject(err);
+        else resolve(res);
+      },
+    );
+  });
+}
+
+export const CALL_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL };
+export const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+/** Sequential requests on one keep-alive connection: p50/p99 in ms at µs resolution. */
+export async function latencyOneConnection(url, headers, n = quick ? 500 : 3_000) {
+  const { Client } = await import('undici');
+  const u = new URL(url);
+  const client = new Client(u.origin, { pipelining: 1 });
+  const lat = [];
+  const opts = { path: u.pathname, method: 'POST', headers: { ...CALL_HEADERS, ...headers }, body: CALL };
+  for (let i = 0; i < 200; i++) await (await client.request(opts)).body.text();
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = await client.request(opts);
+    await r.body.text();
+    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  await client.close();
+  return { p50: pct(lat, 50), p99: pct(lat, 99) };
+}
+
+/** Open-loop load at a fixed rate: latency measured from each request's scheduled start. */
+export async function latencyFixedRate(url, headers, rate = 1_000, seconds = quick ? 2 : 4) {
+  const { Pool } = await import('undici');
+  const u = new URL(url);
+  const pool = new Pool(u.origin, { connections: 32, pipelining: 1 });
+  const opts = { path: u.pathname, method: 'POST', headers: { ...CALL_HEADERS, ...headers }, body: CALL };
+  const total = rate * seconds;
+  const lat = [];
+  const start = performance.now();
+  const inflight = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    // From the scheduled time when sent late (queueing counts), from the send when early.
+    const t0 = Math.min(due, performance.now());
+    inflight.push(
+      pool.request(opts).then(async (r) => {
+        await r.body.text();
+        lat.push(performance.now() - t0);
+      }),
+    );
+  }
+  await Promise.all(inflight);
+  await pool.close();
+  return { p50: pct(lat, 50), p99: pct(lat, 99) };
+}
+
+export function cpuTicks(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(parts[11]) + Number(parts[12]); // utime + stime
+}
+export const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
+
+/**
+ * Memory of a gateway at a comparable point: a full garbage collection through
+ * the inspector protocol (HeapProfiler.collectGarbage), then the V8 heap in use
+ * and the lowest of a few RSS samples. Without it, RSS after a load round mostly
+ * shows where the collector happened to be (±15 % from round to round here).
+ */
+export async function settledMemory(gw) {
+  const url = gw.inspector();
+  if (!url) throw new Error('gateway inspector not available');
+  const { WebSocket } = await import('undici');
+  const ws = new WebSocket(url);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  let next = 0;
+  const pending = new Map();
+  ws.onmessage = (ev) => {
+    const m = JSON.parse(String(ev.data));
+    pending.get(m.id)?.(m);
+  };
+  const call = (method) =>
+    new Promise((resolve) => {
+      const id = ++next;
+      pending.set(id, resolve);
+      ws.send(JSON.stringify({ id, method }));
+    });
+  await call('HeapProfiler.collectGarbage');
+  await call('HeapProfiler.collectGarbage');
+  const usage = await call('Runtime.getHeapUsage');
+  ws.close();
+  const samples = [];
+  for (let i = 0; i < 4; i++) {
+    await new Promise((res) => setTimeout(res, 250));
+    samples.push(rssKiB(gw.pid));
+  }
+  return { rssKiB: Math.min(...samples), heapKiB: Math.round(usage.result.usedSize / 1024) };
+}
+
+export function rssKiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+export const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  const n = s.length;
+  return n ? (n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2) : NaN;
+};
+export const range = (a) => [Math.min(...a), Math.max(...a)];
+export const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
