@@ -14,8 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
-import { CALL, HERE, PROTOCOL, ROOT, TICK_US, cannon, children, cpuTicks, fmt, log, median, openSession, provision, spawnReady, startGateway } from './lib.mjs';
+import { HERE, ROOT, cannon, checkEcho, fmt, log, measureArm, median, openSession, provision, runMain, spawnReady, startGateway } from './lib.mjs';
 
 const rev = process.argv[2] ?? 'HEAD';
 const upstream = process.argv[3] ?? 'sdk';
@@ -55,9 +54,7 @@ async function run(baseRoot) {
     const auth = { authorization: `Bearer ${creds.apiToken}` };
     const url = `${gw.base}/mcp/u`;
     arms[name] = { url, headers: { ...auth, 'mcp-session-id': await openSession(url, auth) }, pid: gw.pid };
-    const r = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...arms[name].headers }, body: CALL });
-    const text = await r.body.text();
-    if (r.statusCode !== 200 || !text.includes('hello portcullis')) throw new Error(`gateway ${name} echo failed: ${r.statusCode} ${text}`);
+    await checkEcho(arms[name], `gateway ${name}`);
   }
   for (const a of Object.values(arms)) if (!a.headers['mcp-session-id']) delete a.headers['mcp-session-id'];
   for (const a of Object.values(arms)) await cannon(a.url, a.headers, { duration: 1 });
@@ -67,11 +64,10 @@ async function run(baseRoot) {
   for (let r = 0; r < rounds; r++) {
     for (const arm of r % 2 === 0 ? ['N', 'A', 'B'] : ['B', 'A', 'N']) {
       const a = arms[arm];
-      const t0 = a.pid ? cpuTicks(a.pid) : 0;
-      const res = await cannon(a.url, a.headers);
+      const { res, cpuUsPerReq } = await measureArm(a);
       if (res.errors + res.non2xx > 0) throw new Error(`${arm}: ${res.errors} errors, ${res.non2xx} non-2xx`);
       rps[arm].push(res.requests.average);
-      if (a.pid) cpu[arm].push(((cpuTicks(a.pid) - t0) * TICK_US) / Math.max(1, res.requests.total));
+      if (cpuUsPerReq !== null) cpu[arm].push(cpuUsPerReq);
       log(`round ${r + 1} ${arm}: ${fmt(res.requests.average, 0)} req/s${a.pid ? `, ${fmt(cpu[arm].at(-1), 0)} µs CPU/req` : ''}`);
     }
   }
@@ -90,9 +86,4 @@ async function run(baseRoot) {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-try {
-  await main();
-} finally {
-  for (const c of children) c.kill('SIGTERM');
-}
-process.exit(0);
+await runMain(main);

@@ -267,3 +267,28 @@ export const median = (a) => {
 };
 export const range = (a) => [Math.min(...a), Math.max(...a)];
 export const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+
+/** One throughput arm: autocannon against `arm.url`, and the CPU µs per request of `arm.pid` (when given) over it. */
+export async function measureArm(arm, opts = {}) {
+  const t0 = arm.pid ? cpuTicks(arm.pid) : 0;
+  const res = await cannon(arm.url, arm.headers, opts);
+  const cpuUsPerReq = arm.pid ? ((cpuTicks(arm.pid) - t0) * TICK_US) / Math.max(1, res.requests.total) : null;
+  return { res, cpuUsPerReq };
+}
+
+/** tools/call echo through `arm` must answer with the echoed text (the gateway really forwards). */
+export async function checkEcho(arm, name) {
+  const r = await request(arm.url, { method: 'POST', headers: { ...CALL_HEADERS, ...arm.headers }, body: CALL });
+  const text = await r.body.text();
+  if (r.statusCode !== 200 || !text.includes('hello portcullis')) throw new Error(`${name}: echo failed: ${r.statusCode} ${text}`);
+}
+
+/** Run a harness entry point; child processes are stopped whatever happens. */
+export async function runMain(main) {
+  try {
+    await main();
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+  }
+  process.exit(0);
+}

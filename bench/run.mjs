@@ -17,7 +17,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import {
-  CALL,
   CONNECTIONS,
   HERE,
   LEAK_ROUNDS,
@@ -28,20 +27,20 @@ import {
   SECONDS,
   SESSIONS,
   SSE_STREAMS,
-  TICK_US,
   cannon,
-  children,
-  cpuTicks,
+  checkEcho,
   fmt,
   json,
   latencyFixedRate,
   latencyOneConnection,
   log,
+  measureArm,
   median,
   openSession,
   provision,
   range,
   rssKiB,
+  runMain,
   settledMemory,
   spawnReady,
   startGateway,
@@ -99,9 +98,7 @@ async function main() {
   // Sanity: the gateway really authorizes (a denied tool is refused, an allowed one answers).
   for (const up of ['sdk', 'echo']) {
     const a = arms[up].G;
-    const ok = await request(a.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...a.headers }, body: CALL });
-    const okBody = await ok.body.text();
-    if (ok.statusCode !== 200 || !okBody.includes('hello portcullis')) throw new Error(`gateway ${up} echo failed: ${ok.statusCode} ${okBody}`);
+    await checkEcho(a, `gateway ${up}`);
     const denied = await request(a.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...a.headers }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'secret_admin', arguments: {} } }) });
     const deniedBody = await denied.body.text();
     if (!deniedBody.includes('-32003')) throw new Error(`gateway ${up} did not deny secret_admin: ${deniedBody}`);
@@ -121,11 +118,10 @@ async function main() {
       const order = r % 2 === 0 ? ['D', 'N', 'G', 'Gu'] : ['Gu', 'G', 'N', 'D'];
       for (const arm of order) {
         const a = arms[up][arm];
-        const t0 = a.pid ? cpuTicks(a.pid) : 0;
-        const res = await cannon(a.url, a.headers);
+        const { res, cpuUsPerReq } = await measureArm(a);
         rps[arm].push(res.requests.average);
         errors[arm] += res.errors + res.non2xx;
-        if (a.pid) cpu[arm].push(((cpuTicks(a.pid) - t0) * TICK_US) / Math.max(1, res.requests.total));
+        if (cpuUsPerReq !== null) cpu[arm].push(cpuUsPerReq);
         log(`${up} round ${r + 1} ${arm}: ${fmt(res.requests.average, 0)} req/s, p50 ${res.latency.p50} ms, non2xx ${res.non2xx}`);
       }
     }
@@ -300,9 +296,4 @@ function report(r) {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-try {
-  await main();
-} finally {
-  for (const c of children) c.kill('SIGTERM');
-}
-process.exit(0);
+await runMain(main);

@@ -23,6 +23,18 @@ const metric = async (t: TestApp, name: string) => {
   return line ? Number(line.split(' ')[1]) : NaN;
 };
 
+/** Make the store's audit writes hang until the returned function is called. */
+function stallWrites(t: TestApp): () => void {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const real = t.store.audit.insertMany.bind(t.store.audit);
+  vi.spyOn(t.store.audit, 'insertMany').mockImplementation(async (batch) => {
+    await gate;
+    return real(batch);
+  });
+  return release;
+}
+
 const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
 
 describe('audit writer', () => {
@@ -57,13 +69,7 @@ describe('audit writer', () => {
   it('a full queue drops and counts: portcullis_audit_dropped_total and a warning, never silently', async () => {
     const t = await start({ config: { audit: { queue_size: 100, flush_interval: '1h' } } });
     // A store write that hangs: the first 100 events are in flight, the next 100 fill the queue, 30 more are dropped.
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const real = t.store.audit.insertMany.bind(t.store.audit);
-    vi.spyOn(t.store.audit, 'insertMany').mockImplementation(async (batch) => {
-      await gate;
-      return real(batch);
-    });
+    const release = stallWrites(t);
     for (let i = 0; i < 230; i++) t.app.services.audit.record({ action: 'mcp.request', actor: `a${i}` });
     expect(t.app.services.auditLog.dropped).toBe(30);
     expect(await metric(t, 'portcullis_audit_dropped_total')).toBe(30);
@@ -104,13 +110,7 @@ describe('audit writer', () => {
 
   it('record() never waits for the store: requests are served while a write is stuck', async () => {
     const t = await start({ config: { audit: { flush_interval: '1h' } } });
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const real = t.store.audit.insertMany.bind(t.store.audit);
-    vi.spyOn(t.store.audit, 'insertMany').mockImplementation(async (batch) => {
-      await gate;
-      return real(batch);
-    });
+    const release = stallWrites(t);
     t.app.services.audit.record({ action: 'mcp.request', actor: 'first' });
     const flushing = t.app.services.audit.flush();
     for (let i = 0; i < 50; i++) expect(t.app.services.audit.record({ action: 'mcp.request', actor: `n${i}` })).toBeUndefined();
