@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { bearer, register, startTestApp, type TestApp } from './helpers/app.js';
+import { tokenRequest } from './helpers/service-accounts.js';
 
 /**
  * Audit never contains a secret: run a scenario that handles every kind of
@@ -93,20 +94,10 @@ describe('audit contains no secrets', () => {
     const sa = await t.inject({ method: 'POST', url: '/api/v1/service-accounts', headers: bearer(admin.token), payload: { name: 'robot', groups: ['eng'] } });
     expect(sa.statusCode, sa.body).toBe(201);
     keep('client secret', sa.json().client_secret);
-    const cc = await t.inject({
-      method: 'POST',
-      url: '/oauth/token',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: `grant_type=client_credentials&client_id=${encodeURIComponent(sa.json().client_id)}&client_secret=${encodeURIComponent(sa.json().client_secret)}`,
-    });
+    const cc = await tokenRequest(t, { grant_type: 'client_credentials', client_id: sa.json().client_id, client_secret: sa.json().client_secret });
     expect(cc.statusCode, cc.body).toBe(200);
     keep('client_credentials access token', cc.json().access_token);
-    const badCc = await t.inject({
-      method: 'POST',
-      url: '/oauth/token',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: `grant_type=client_credentials&client_id=${encodeURIComponent(sa.json().client_id)}&client_secret=${encodeURIComponent(pw('sa-wrong'))}`,
-    });
+    const badCc = await tokenRequest(t, { grant_type: 'client_credentials', client_id: sa.json().client_id, client_secret: pw('sa-wrong') });
     expect(badCc.statusCode).toBe(401);
     const rot = await t.inject({ method: 'POST', url: `/api/v1/service-accounts/${sa.json().client_id}/rotate-secret`, headers: bearer(admin.token) });
     expect(rot.statusCode).toBe(200);

@@ -92,13 +92,10 @@ export class AuditStore {
     // Never write inside a transaction kysely holds open on the same connection (it could roll our rows back).
     if (raw && !raw.inTransaction) {
       if (!this.sqliteInsert) {
-        const stmt = raw.prepare(
-          `INSERT INTO audit_events (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`,
-        );
-        // Bound straight from the events (the same mapping as toAuditRow, without a row object each).
+        // Named parameters bound from toAuditRow: the one event-to-row mapping.
+        const stmt = raw.prepare(`INSERT INTO audit_events (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map((c) => `@${c}`).join(', ')})`);
         this.sqliteInsert = raw.transaction((batch: (AuditEvent & { id: string; ts: string })[]) => {
-          for (const e of batch)
-            stmt.run(e.id, e.ts, e.action, e.actor ?? null, e.actorType ?? null, e.tokenId ?? null, e.server ?? null, e.method ?? null, e.tool ?? null, e.decision ?? null, e.status ?? null, e.latencyMs ?? null, e.ip ?? null, e.detail ? toJson(e.detail) : null);
+          for (const e of batch) stmt.run(toAuditRow(e));
         });
       }
       this.sqliteInsert(events);

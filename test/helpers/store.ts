@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { openStore, type Store } from '../../src/store/index.js';
 import { createDatabase, type Backend, type TestDb } from './db.js';
 
@@ -17,6 +18,32 @@ export async function openTestStore(backend: Backend, poolSize = 10): Promise<Te
     async close() {
       await store.close();
       await db.drop();
+    },
+  };
+}
+
+/**
+ * A migrated store on a fresh database for the enclosing describe block:
+ * opened before its tests, closed and dropped after them. The handle is
+ * usable once the block's hooks have run (register it before your own
+ * beforeAll, which then runs after it).
+ */
+export function useTestStore(backend: Backend, poolSize = 10): { readonly store: Store; readonly db: TestDb } {
+  let t: TestStore | undefined;
+  beforeAll(async () => {
+    t = await openTestStore(backend, poolSize);
+  });
+  afterAll(async () => t?.close());
+  const opened = (): TestStore => {
+    if (!t) throw new Error('useTestStore: the store is opened in beforeAll');
+    return t;
+  };
+  return {
+    get store() {
+      return opened().store;
+    },
+    get db() {
+      return opened().db;
     },
   };
 }

@@ -1,19 +1,17 @@
 /** Groups and settings repositories, the same suite on every backend. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type Store } from '../../src/store/index.js';
 import { BACKENDS } from '../helpers/db.js';
-import { openTestStore, type TestStore } from '../helpers/store.js';
+import { useTestStore } from '../helpers/store.js';
 
 const eng = { name: 'eng', description: 'Engineering', grants: [{ server: 'demo', tools: ['echo', 'read_*'], access_level: 'execute' as const }] };
 
 describe.each(BACKENDS)('groups store on %s', (backend) => {
-  let t: TestStore;
+  const t = useTestStore(backend);
   let s: Store;
   beforeAll(async () => {
-    t = await openTestStore(backend);
     s = t.store;
   });
-  afterAll(async () => t?.close());
 
   it('create then get returns the grants as written', async () => {
     const g = await s.groups.create(eng);
@@ -69,13 +67,11 @@ describe.each(BACKENDS)('groups store on %s', (backend) => {
 });
 
 describe.each(BACKENDS)('settings store on %s', (backend) => {
-  let t: TestStore;
+  const t = useTestStore(backend);
   let s: Store;
   beforeAll(async () => {
-    t = await openTestStore(backend);
     s = t.store;
   });
-  afterAll(async () => t?.close());
 
   it('getOrInit stores the first value and returns it forever after', async () => {
     expect(await s.settings.get('signing')).toBeUndefined();

@@ -1,17 +1,15 @@
 /** MCP session rows: written once, touched in batches, pruned when unused. The same suite on every backend. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type Store } from '../../src/store/index.js';
 import { BACKENDS } from '../helpers/db.js';
-import { openTestStore, type TestStore } from '../helpers/store.js';
+import { useTestStore } from '../helpers/store.js';
 
 describe.each(BACKENDS)('mcp sessions store on %s', (backend) => {
-  let t: TestStore;
+  const t = useTestStore(backend);
   let s: Store;
   beforeAll(async () => {
-    t = await openTestStore(backend);
     s = t.store;
   });
-  afterAll(async () => t?.close());
 
   it('deleteStale removes rows not seen since the cut-off and keeps touched ones', async () => {
     await s.mcpSessions.insert({ id: 'old', server: 'demo', principalId: 'u1', upstreamSessionId: 'up-1', replica: null });

@@ -1,23 +1,21 @@
 /** Refresh-token and API-token repositories, the same suite on every backend. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { newApiToken } from '../../src/auth/api-token-format.js';
 import { sha256Hex, uuid } from '../../src/lib/crypto.js';
 import { type Store } from '../../src/store/index.js';
 import { BACKENDS } from '../helpers/db.js';
-import { openTestStore, type TestStore } from '../helpers/store.js';
+import { useTestStore } from '../helpers/store.js';
 
 const inAMinute = () => new Date(Date.now() + 60_000).toISOString();
 
 describe.each(BACKENDS)('refresh tokens store on %s', (backend) => {
-  let t: TestStore;
+  const t = useTestStore(backend);
   let s: Store;
   let userId: string;
   beforeAll(async () => {
-    t = await openTestStore(backend);
     s = t.store;
     userId = (await s.users.create({ email: 'rt@example.com', passwordHash: 'h' })).id;
   });
-  afterAll(async () => t?.close());
 
   it('insert and byHash', async () => {
     const id = uuid();
@@ -85,7 +83,7 @@ describe.each(BACKENDS)('refresh tokens store on %s', (backend) => {
 });
 
 describe.each(BACKENDS)('API tokens store on %s', (backend) => {
-  let t: TestStore;
+  const t = useTestStore(backend);
   let s: Store;
   let ownerId: string;
   const mk = (over: Partial<Parameters<Store['apiTokens']['insert']>[0]> = {}) => {
@@ -93,11 +91,9 @@ describe.each(BACKENDS)('API tokens store on %s', (backend) => {
     return { id: uuid(), ownerId, ownerType: 'user' as const, name: 'ci', prefix, tokenHash: hash, scopes: null, servers: null, expiresAt: null, rateLimitPerHour: null, ...over };
   };
   beforeAll(async () => {
-    t = await openTestStore(backend);
     s = t.store;
     ownerId = (await s.users.create({ email: 'owner@example.com', passwordHash: 'h' })).id;
   });
-  afterAll(async () => t?.close());
 
   it('insert and byHash / byId round-trip every field', async () => {
     const row = mk({ scopes: ['mcp:read', 'api:read'], servers: ['demo'], expiresAt: '2030-01-01T00:00:00.000Z', rateLimitPerHour: 100 });

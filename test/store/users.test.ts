@@ -1,18 +1,16 @@
 /** The user repository, the same suite on every backend. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { uuid } from '../../src/lib/crypto.js';
 import { UniqueViolation, type Store } from '../../src/store/index.js';
 import { BACKENDS } from '../helpers/db.js';
-import { openTestStore, type TestStore } from '../helpers/store.js';
+import { openTestStore, useTestStore } from '../helpers/store.js';
 
 describe.each(BACKENDS)('users store on %s', (backend) => {
-  let t: TestStore;
+  const t = useTestStore(backend);
   let s: Store;
   beforeAll(async () => {
-    t = await openTestStore(backend);
     s = t.store;
   });
-  afterAll(async () => t?.close());
 
   it('creates a user with defaults and reads it back by id', async () => {
     const u = await s.users.create({ email: 'Alice@Example.com', username: 'alice', name: 'Alice', passwordHash: 'h1', groups: ['eng'] });
