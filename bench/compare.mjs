@@ -9,7 +9,11 @@
 // interleaved rounds (order reversed every other round) and prints req/s and
 // gateway CPU µs per request, medians and per-round values.
 //
-// Knobs (env): BENCH_ROUNDS (default 5), BENCH_SECONDS (5), BENCH_CONNECTIONS (16).
+// Both gateways run with the working tree's Node flags (GATEWAY_NODE_ARGS, from
+// the Dockerfile's ENTRYPOINT), so the comparison is of code only.
+//
+// Knobs (env): BENCH_ROUNDS (default 5), BENCH_SECONDS (5), BENCH_CONNECTIONS (16),
+// BENCH_GATEWAY_NODE_ARGS.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,10 +68,10 @@ async function run(baseRoot) {
   for (let r = 0; r < rounds; r++) {
     for (const arm of r % 2 === 0 ? ['N', 'A', 'B'] : ['B', 'A', 'N']) {
       const a = arms[arm];
-      const { res, cpuUsPerReq } = await measureArm(a);
+      const { res, cpu: c } = await measureArm(a);
       if (res.errors + res.non2xx > 0) throw new Error(`${arm}: ${res.errors} errors, ${res.non2xx} non-2xx`);
       rps[arm].push(res.requests.average);
-      if (cpuUsPerReq !== null) cpu[arm].push(cpuUsPerReq);
+      if (c.hop !== null) cpu[arm].push(c.hop);
       log(`round ${r + 1} ${arm}: ${fmt(res.requests.average, 0)} req/s${a.pid ? `, ${fmt(cpu[arm].at(-1), 0)} µs CPU/req` : ''}`);
     }
   }

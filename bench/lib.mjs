@@ -26,6 +26,22 @@ export const SSE_STREAMS = Number(process.env.BENCH_SSE_STREAMS ?? (quick ? 200 
 export const PHASES = new Set((process.env.BENCH_PHASES ?? 'throughput,latency,memory,auth').split(','));
 export const LEAK_ROUNDS = Number(process.env.BENCH_LEAK_ROUNDS ?? (quick ? 2 : 5));
 export const PROTOCOL = '2025-06-18';
+
+/**
+ * Node flags for the gateway processes: the ones the Docker image's ENTRYPOINT
+ * runs it with (so the benchmark measures the gateway as deployed), unless
+ * BENCH_GATEWAY_NODE_ARGS is set (space-separated; empty for plain `node`).
+ */
+export const GATEWAY_NODE_ARGS = (() => {
+  if (process.env.BENCH_GATEWAY_NODE_ARGS !== undefined) return process.env.BENCH_GATEWAY_NODE_ARGS.split(/\s+/).filter(Boolean);
+  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+  if (!m) throw new Error('Dockerfile: no ENTRYPOINT in exec form');
+  const argv = JSON.parse(m[1]);
+  const node = argv.indexOf('node');
+  const bin = argv.findIndex((a) => a.endsWith('bin/portcullis.js'));
+  if (node === -1 || bin < node) throw new Error(`Dockerfile: ENTRYPOINT does not run node bin/portcullis.js: ${m[1]}`);
+  return argv.slice(node + 1, bin);
+})();
 export const children = [];
 
 export function log(...a) {
@@ -68,14 +84,17 @@ export function spawnReady(args, name, env = {}) {
   });
 }
 
-/** Start a gateway process with the given config; wait for /healthz. `inspect`: with the inspector on a free port (memory phase). */
-export async function startGateway(name, config, { inspect = false, root = ROOT } = {}) {
+/**
+ * Start a gateway process with the given config; wait for /healthz. `inspect`: with the inspector on a free port (memory phase).
+ * `nodeArgs`: more Node options for the gateway process (e.g. `--cpu-prof`, which NODE_OPTIONS does not accept).
+ */
+export async function startGateway(name, config, { inspect = false, root = ROOT, nodeArgs: extra = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), `pcl-bench-${name}-`));
   const port = await freePort();
   const file = join(dir, 'portcullis.yaml');
   writeFileSync(file, JSON.stringify({ ...config, server: { host: '127.0.0.1', port }, storage: { url: `sqlite:${join(dir, 'db.sqlite')}` }, logging: { level: 'warn' } }));
-  const nodeArgs = inspect ? ['--inspect=127.0.0.1:0'] : [];
-  const child = spawn(process.execPath, [...nodeArgs, join(root, 'bin/portcullis.js'), 'serve', '--config', file], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const nodeArgs = [...GATEWAY_NODE_ARGS, ...(inspect ? ['--inspect=127.0.0.1:0'] : []), ...extra];
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'bin/portcullis.js'), 'serve', '--config', file], { cwd: dir, stdio: ['ignore', process.env.GW_STDOUT ? 'inherit' : 'ignore', 'pipe'] });
   children.push(child);
   let stderr = '';
   let inspector = null;
@@ -268,12 +287,24 @@ export const median = (a) => {
 export const range = (a) => [Math.min(...a), Math.max(...a)];
 export const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 
-/** One throughput arm: autocannon against `arm.url`, and the CPU µs per request of `arm.pid` (when given) over it. */
+/**
+ * One throughput arm: autocannon against `arm.url`, and the CPU µs per request
+ * over it of every process on the path: `hop` (`arm.pid`, the gateway or null
+ * proxy, when given), `upstream` (`arm.upstreamPid`, when given) and `client`
+ * (this process: autocannon). On a 2-core machine they share the CPUs, so what
+ * one costs is taken from the others: the breakdown says where a ratio comes from.
+ */
 export async function measureArm(arm, opts = {}) {
-  const t0 = arm.pid ? cpuTicks(arm.pid) : 0;
+  const ticks = (pid) => (pid ? cpuTicks(pid) : 0);
+  const h0 = ticks(arm.pid);
+  const u0 = ticks(arm.upstreamPid);
+  const c0 = process.cpuUsage();
   const res = await cannon(arm.url, arm.headers, opts);
-  const cpuUsPerReq = arm.pid ? ((cpuTicks(arm.pid) - t0) * TICK_US) / Math.max(1, res.requests.total) : null;
-  return { res, cpuUsPerReq };
+  const n = Math.max(1, res.requests.total);
+  const c = process.cpuUsage(c0);
+  const perReq = (pid, t0) => (pid ? ((cpuTicks(pid) - t0) * TICK_US) / n : null);
+  const cpu = { client: (c.user + c.system) / n, upstream: perReq(arm.upstreamPid, u0), hop: perReq(arm.pid, h0) };
+  return { res, cpu };
 }
 
 /** tools/call echo through `arm` must answer with the echoed text (the gateway really forwards). */

@@ -9,7 +9,8 @@
 //
 // Knobs (env): BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_CONNECTIONS (16),
 // BENCH_SESSIONS (10000), BENCH_SSE_STREAMS (fd limit / 2), BENCH_LEAK_ROUNDS (5), BENCH_QUICK=1,
-// BENCH_PHASES (throughput,latency,memory,auth).
+// BENCH_PHASES (throughput,latency,memory,auth), BENCH_GATEWAY_NODE_ARGS (the
+// gateway's Node flags; default: those of the Docker image's ENTRYPOINT).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -18,6 +19,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import {
   CONNECTIONS,
+  GATEWAY_NODE_ARGS,
   HERE,
   LEAK_ROUNDS,
   PHASES,
@@ -79,7 +81,7 @@ async function main() {
 
   // One session per arm and upstream, opened once.
   const arms = {};
-  for (const [up, port, nport] of [['sdk', sdk.port, nSdk.port], ['echo', echo.port, nEcho.port]]) {
+  for (const [up, { port, pid: upstreamPid }, { port: nport, pid: nPid }] of [['sdk', sdk, nSdk], ['echo', echo, nEcho]]) {
     const d = `http://127.0.0.1:${port}/mcp`;
     const n = `http://127.0.0.1:${nport}/mcp`;
     const g = `${G.base}/mcp/${up}`;
@@ -87,10 +89,10 @@ async function main() {
     const gAuth = { authorization: `Bearer ${gCreds.apiToken}` };
     const guAuth = { authorization: `Bearer ${guCreds.jwt}` };
     arms[up] = {
-      D: { url: d, headers: { 'mcp-session-id': await openSession(d) } },
-      N: { url: n, headers: { 'mcp-session-id': await openSession(n) } },
-      G: { url: g, headers: { ...gAuth, 'mcp-session-id': await openSession(g, gAuth) }, pid: G.pid },
-      Gu: { url: gu, headers: { ...guAuth, 'mcp-session-id': await openSession(gu, guAuth) }, pid: Gu.pid },
+      D: { url: d, headers: { 'mcp-session-id': await openSession(d) }, upstreamPid },
+      N: { url: n, headers: { 'mcp-session-id': await openSession(n) }, pid: nPid, upstreamPid },
+      G: { url: g, headers: { ...gAuth, 'mcp-session-id': await openSession(g, gAuth) }, pid: G.pid, upstreamPid },
+      Gu: { url: gu, headers: { ...guAuth, 'mcp-session-id': await openSession(gu, guAuth) }, pid: Gu.pid, upstreamPid },
     };
     for (const a of Object.values(arms[up])) if (!a.headers['mcp-session-id']) delete a.headers['mcp-session-id'];
   }
@@ -104,7 +106,14 @@ async function main() {
     if (!deniedBody.includes('-32003')) throw new Error(`gateway ${up} did not deny secret_admin: ${deniedBody}`);
   }
 
-  const results = { meta: { date: new Date().toISOString(), node: process.version, rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS, cpus: (await import('node:os')).cpus().length }, throughput: {}, latency: {}, cpu: {}, memory: {}, auth: authResults };
+  const results = {
+    meta: { date: new Date().toISOString(), node: process.version, gateway_node_args: GATEWAY_NODE_ARGS, rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS, cpus: (await import('node:os')).cpus().length },
+    throughput: {},
+    latency: {},
+    cpu: {},
+    memory: {},
+    auth: authResults,
+  };
 
   // Warm-up
   for (const up of ['sdk', 'echo']) for (const a of Object.values(arms[up])) await cannon(a.url, a.headers, { duration: 1 });
@@ -112,16 +121,16 @@ async function main() {
   // Throughput, interleaved D,N,G,Gu then reversed.
   if (PHASES.has('throughput')) for (const up of ['sdk', 'echo']) {
     const rps = { D: [], N: [], G: [], Gu: [] };
-    const cpu = { G: [], Gu: [] };
+    const cpu = { D: [], N: [], G: [], Gu: [] };
     const errors = { D: 0, N: 0, G: 0, Gu: 0 };
     for (let r = 0; r < ROUNDS; r++) {
       const order = r % 2 === 0 ? ['D', 'N', 'G', 'Gu'] : ['Gu', 'G', 'N', 'D'];
       for (const arm of order) {
         const a = arms[up][arm];
-        const { res, cpuUsPerReq } = await measureArm(a);
+        const { res, cpu: c } = await measureArm(a);
         rps[arm].push(res.requests.average);
         errors[arm] += res.errors + res.non2xx;
-        if (cpuUsPerReq !== null) cpu[arm].push(cpuUsPerReq);
+        cpu[arm].push(c);
         log(`${up} round ${r + 1} ${arm}: ${fmt(res.requests.average, 0)} req/s, p50 ${res.latency.p50} ms, non2xx ${res.non2xx}`);
       }
     }
@@ -133,7 +142,13 @@ async function main() {
       'Gu/D': { median: median(ratio('Gu', 'D')), range: range(ratio('Gu', 'D')) },
       errors,
     };
-    results.cpu[up] = { G_us_per_req: median(cpu.G), Gu_us_per_req: median(cpu.Gu) };
+    // Median CPU µs per request of each process on each arm's path (hop: null proxy or gateway).
+    const part = (arm, k) => (cpu[arm][0][k] === null ? null : median(cpu[arm].map((c) => c[k])));
+    results.cpu[up] = {
+      G_us_per_req: part('G', 'hop'),
+      Gu_us_per_req: part('Gu', 'hop'),
+      per_arm: Object.fromEntries(Object.keys(cpu).map((arm) => [arm, { client: part(arm, 'client'), upstream: part(arm, 'upstream'), hop: part(arm, 'hop') }])),
+    };
   }
 
   // Latency at 1 connection and at a fixed 1,000 req/s, interleaved.
@@ -257,7 +272,7 @@ function report(r) {
   const lines = [
     `# Portcullis benchmark — ${r.meta.date}`,
     '',
-    `Node ${r.meta.node}, ${r.meta.cpus} CPUs, ${r.meta.rounds} rounds × ${r.meta.seconds} s, ${r.meta.connections} connections, tools/call, auth on, audit on.`,
+    `Node ${r.meta.node}, ${r.meta.cpus} CPUs, ${r.meta.rounds} rounds × ${r.meta.seconds} s, ${r.meta.connections} connections, tools/call, auth on, audit on; gateway started as \`node ${[...r.meta.gateway_node_args, 'bin/portcullis.js'].join(' ')}\`.`,
     '',
     '| metric | value (median [range]) | target | status |',
     '|---|---|---|---|',
@@ -276,6 +291,15 @@ function report(r) {
     for (const a of ['D', 'N', 'G', 'Gu'])
       lines.push(`| ${a} | ${fmt(t.sdk.rps[a].median, 0)} | ${fmt(t.echo.rps[a].median, 0)} | ${a.startsWith('G') ? `${fmt(r.cpu.sdk[`${a}_us_per_req`], 0)} / ${fmt(r.cpu.echo[`${a}_us_per_req`], 0)}` : ''} |`);
     lines.push('', `Errors/non-2xx during throughput runs: SDK ${JSON.stringify(t.sdk.errors)}, echo ${JSON.stringify(t.echo.errors)}.`, '');
+    // Where each arm's CPU goes: the client (autocannon), the upstream and the hop share the machine's CPUs.
+    const c = (up, a) => {
+      const p = r.cpu[up].per_arm[a];
+      const sum = p.client + p.upstream + (p.hop ?? 0);
+      return `${fmt(p.client, 0)} / ${fmt(p.upstream, 0)} / ${p.hop === null ? '–' : fmt(p.hop, 0)} = ${fmt(sum, 0)}`;
+    };
+    lines.push('| arm | CPU µs/req, SDK: client / upstream / hop = total | echo: client / upstream / hop = total |', '|---|---|---|');
+    for (const a of ['D', 'N', 'G', 'Gu']) lines.push(`| ${a} | ${c('sdk', a)} | ${c('echo', a)} |`);
+    lines.push('');
   }
   if (L.sdk && L.echo) {
     lines.push('| arm | SDK p50 / p99 @1 conn (ms) | echo p50 / p99 @1 conn (ms) | SDK p50 / p99 @1,000 req/s (ms) | echo p50 / p99 @1,000 req/s (ms) |', '|---|---|---|---|---|');

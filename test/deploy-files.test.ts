@@ -6,6 +6,7 @@
  * portcullis.yaml is loaded with the real config loader. The Dockerfile is
  * linted and checked for the properties docs/deployment.md promises.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -256,6 +257,18 @@ describe('Dockerfile', () => {
     expect(runtime.find((i) => i.kw === 'HEALTHCHECK')?.args).toMatch(/\/healthz/);
     expect(runtime.find((i) => i.kw === 'ENTRYPOINT')?.args).toMatch(/tini.*bin\/portcullis\.js/);
     expect(runtime.find((i) => i.kw === 'CMD')?.args).toBe('["serve"]');
+  });
+
+  it('runs Node with single-threaded GC, a flag this Node accepts, and the benchmark starts its gateways the same way', async () => {
+    const entry = JSON.parse(runtime.find((i) => i.kw === 'ENTRYPOINT')?.args ?? '[]') as string[];
+    const flags = entry.slice(entry.indexOf('node') + 1, entry.findIndex((a) => a.endsWith('bin/portcullis.js')));
+    expect(flags).toEqual(['--single-threaded-gc']);
+    // A misspelt V8 flag makes node refuse to start.
+    const run = spawnSync(process.execPath, [...flags, '-e', 'process.stdout.write("ok")'], { encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toBe('ok');
+    const bench = (await import(join(ROOT, 'bench/lib.mjs'))) as { GATEWAY_NODE_ARGS: string[] };
+    expect(bench.GATEWAY_NODE_ARGS).toEqual(flags);
   });
 
   it('.dockerignore keeps local state, secrets and build output out of the build context', () => {
