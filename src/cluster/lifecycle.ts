@@ -24,14 +24,72 @@ export interface DrainResult {
   durationMs: number;
 }
 
+const kPrev = Symbol('portcullis.inflight.prev');
+const kNext = Symbol('portcullis.inflight.next');
+const kListed = Symbol('portcullis.inflight.listed');
+type Linked = ServerResponse & { [kPrev]?: Linked | null; [kNext]?: Linked | null; [kListed]?: boolean };
+
+/**
+ * The responses in flight, as an intrusive doubly-linked list through two
+ * fields on each response; removal unlinks and clears them.
+ *
+ * Not a Set: a long-lived Set with an add and a delete per request rehashes
+ * into a fresh table every few dozen requests, and V8 links each obsolete
+ * table to its successor. Once an obsolete table had been promoted to the old
+ * generation, that link kept the next (young) table alive through every
+ * scavenge — and with it the responses in it and everything they reach — so
+ * nearly every request was copied into the old generation and only freed by
+ * the next full collection (~3 KB per request; docs/performance.md).
+ */
+export class InflightList implements Iterable<ServerResponse> {
+  private head: Linked | null = null;
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  add(res: ServerResponse): void {
+    const r = res as Linked;
+    if (r[kListed]) return;
+    r[kListed] = true;
+    r[kPrev] = null;
+    r[kNext] = this.head;
+    if (this.head) this.head[kPrev] = r;
+    this.head = r;
+    this.count++;
+  }
+
+  delete(res: ServerResponse): void {
+    const r = res as Linked;
+    if (!r[kListed]) return;
+    const prev = r[kPrev] ?? null;
+    const next = r[kNext] ?? null;
+    if (prev) prev[kNext] = next;
+    else this.head = next;
+    if (next) next[kPrev] = prev;
+    r[kPrev] = null;
+    r[kNext] = null;
+    r[kListed] = false;
+    this.count--;
+  }
+
+  /** A snapshot (newest first): safe to end responses while going through it. */
+  [Symbol.iterator](): Iterator<ServerResponse> {
+    const all: ServerResponse[] = [];
+    for (let r = this.head; r; r = r[kNext] ?? null) all.push(r);
+    return all[Symbol.iterator]();
+  }
+}
+
 export class Lifecycle {
   private stopping = false;
   private readonly hooks: ShutdownHook[] = [];
-  private readonly inflight = new Set<ServerResponse>();
+  private readonly inflight = new InflightList();
   /** One shared listener (no closure per request); `this` is the response. */
-  private readonly untrack = ((set: Set<ServerResponse>) =>
+  private readonly untrack = ((list: InflightList) =>
     function (this: ServerResponse) {
-      set.delete(this);
+      list.delete(this);
     })(this.inflight);
 
   /** True from the start of shutdown: readiness fails, new work is refused. */
