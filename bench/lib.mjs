@@ -94,8 +94,10 @@ export async function startGateway(name, config, { inspect = false, root = ROOT,
   const file = join(dir, 'portcullis.yaml');
   writeFileSync(file, JSON.stringify({ ...config, server: { host: '127.0.0.1', port }, storage: { url: `sqlite:${join(dir, 'db.sqlite')}` }, logging: { level: 'warn' } }));
   const nodeArgs = [...GATEWAY_NODE_ARGS, ...(inspect ? ['--inspect=127.0.0.1:0'] : []), ...extra];
-  const child = spawn(process.execPath, [...nodeArgs, join(root, 'bin/portcullis.js'), 'serve', '--config', file], { cwd: dir, stdio: ['ignore', process.env.GW_STDOUT ? 'inherit' : 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'bin/portcullis.js'), 'serve', '--config', file], { cwd: dir, stdio: ['ignore', process.env.BENCH_VERBOSE ? 'pipe' : 'ignore', 'pipe'] });
   children.push(child);
+  // With BENCH_VERBOSE the gateway's stdout (e.g. --trace-gc in BENCH_GATEWAY_NODE_ARGS) goes to stderr too, off the report.
+  child.stdout?.on('data', (d) => process.stderr.write(`[${name}] ${d}`));
   let stderr = '';
   let inspector = null;
   child.stderr.on('data', (d) => {
