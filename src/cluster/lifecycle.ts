@@ -30,8 +30,9 @@ const kListed = Symbol('portcullis.inflight.listed');
 type Linked = ServerResponse & { [kPrev]?: Linked | null; [kNext]?: Linked | null; [kListed]?: boolean };
 
 /**
- * The responses in flight, as an intrusive doubly-linked list through two
- * fields on each response; removal unlinks and clears them.
+ * The responses in flight, as an intrusive doubly-linked list through
+ * fields on each response (previous, next, listed); removal unlinks and
+ * clears them.
  *
  * Not a Set: a long-lived Set with an add and a delete per request rehashes
  * into a fresh table every few dozen requests, and V8 links each obsolete
