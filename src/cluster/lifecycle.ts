@@ -26,13 +26,12 @@ export interface DrainResult {
 
 const kPrev = Symbol('portcullis.inflight.prev');
 const kNext = Symbol('portcullis.inflight.next');
-const kListed = Symbol('portcullis.inflight.listed');
-type Linked = ServerResponse & { [kPrev]?: Linked | null; [kNext]?: Linked | null; [kListed]?: boolean };
+type Linked = ServerResponse & { [kPrev]?: Linked | null; [kNext]?: Linked | null };
 
 /**
  * The responses in flight, as an intrusive doubly-linked list through
- * fields on each response (previous, next, listed); removal unlinks and
- * clears them.
+ * two fields on each response (previous, next); removal unlinks and clears
+ * them. A response is in the list when it is the head or has a previous one.
  *
  * Not a Set: a long-lived Set with an add and a delete per request rehashes
  * into a fresh table every few dozen requests, and V8 links each obsolete
@@ -50,10 +49,13 @@ export class InflightList implements Iterable<ServerResponse> {
     return this.count;
   }
 
+  private has(r: Linked): boolean {
+    return this.head === r || (r[kPrev] ?? null) !== null;
+  }
+
   add(res: ServerResponse): void {
     const r = res as Linked;
-    if (r[kListed]) return;
-    r[kListed] = true;
+    if (this.has(r)) return;
     r[kPrev] = null;
     r[kNext] = this.head;
     if (this.head) this.head[kPrev] = r;
@@ -63,7 +65,7 @@ export class InflightList implements Iterable<ServerResponse> {
 
   delete(res: ServerResponse): void {
     const r = res as Linked;
-    if (!r[kListed]) return;
+    if (!this.has(r)) return;
     const prev = r[kPrev] ?? null;
     const next = r[kNext] ?? null;
     if (prev) prev[kNext] = next;
@@ -71,7 +73,6 @@ export class InflightList implements Iterable<ServerResponse> {
     if (next) next[kPrev] = prev;
     r[kPrev] = null;
     r[kNext] = null;
-    r[kListed] = false;
     this.count--;
   }
 
