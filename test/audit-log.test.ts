@@ -79,24 +79,38 @@ describe('audit writer', () => {
     expect(await t.store.audit.query({ actions: ['mcp.request'], limit: 1000 })).toHaveLength(200);
   });
 
-  it('under load a write starts every 100 events, without waiting for the flush interval (and a queue of 100 never overflows with a healthy store)', async () => {
+  it('under load a write starts every 100 events, without waiting for the flush interval; a batch that piles up during a write is written as soon as it ends', async () => {
     const t = await start({ config: { audit: { queue_size: 100, flush_interval: '1h' } } });
+    expect(t.app.services.store.audit.useWriterThread()).toBe(true);
+    // Each write is held until the test lets it go, then done for real (on the writer thread).
     const batches: number[] = [];
+    const held: (() => void)[] = [];
     const real = t.store.audit.insertMany.bind(t.store.audit);
     vi.spyOn(t.store.audit, 'insertMany').mockImplementation(async (batch) => {
       batches.push(batch.length);
+      await new Promise<void>((r) => held.push(r));
       return real(batch);
     });
-    // Requests arrive on separate turns of the event loop.
-    for (let i = 0; i < 250; i++) {
-      t.app.services.audit.record({ action: 'mcp.request', actor: `b${i}` });
-      if (i % 10 === 9) await new Promise((r) => setImmediate(r));
-    }
-    expect(batches).toEqual([100, 100]);
+    const record = (n: number, from: number) => {
+      for (let i = from; i < from + n; i++) t.app.services.audit.record({ action: 'mcp.request', actor: `b${i}` });
+    };
+    record(99, 0);
+    expect(batches).toEqual([]);
+    record(1, 99);
+    expect(batches).toEqual([100]); // the 100th event starts a write at once
+    record(100, 100); // meanwhile the next 100 fill the queue (the write in flight is not counted)
+    expect(batches).toEqual([100]);
     expect(t.app.services.auditLog.dropped).toBe(0);
-    expect(await t.store.audit.query({ actions: ['mcp.request'], limit: 1000 })).toHaveLength(200);
-    await t.app.services.audit.flush();
-    expect(batches).toEqual([100, 100, 50]);
+    held.shift()!();
+    await vi.waitFor(() => expect(batches).toEqual([100, 100])); // started when the first ended, not at the next tick
+    record(50, 200);
+    held.shift()!();
+    const done = t.app.services.audit.flush();
+    await vi.waitFor(() => expect(batches).toEqual([100, 100, 50]));
+    held.shift()!();
+    await done;
+    expect(t.app.services.auditLog.dropped).toBe(0);
+    expect(await t.store.audit.query({ actions: ['mcp.request'], limit: 1000 })).toHaveLength(250);
   });
 
   it('a failed store write is counted as dropped and logged', async () => {

@@ -6,10 +6,11 @@ import { publicAuditEvent } from './format.js';
 import { type AuditEvent, type AuditSink } from './types.js';
 
 /**
- * Under load a flush starts every this many events. SQLite writes on the event
- * loop, so small batches keep each pause short (~1 ms) instead of stalling
- * every request in flight for one long transaction; the per-transaction cost
- * is small next to the per-row one.
+ * Under load a flush starts every this many events. The gateway's SQLite file
+ * store commits them on its writer thread; where SQLite writes on the event
+ * loop (CLI, in-memory store, a failed thread), small batches keep each pause
+ * short (~1 ms) instead of stalling every request in flight for one long
+ * transaction. The per-transaction cost is small next to the per-row one.
  */
 const FLUSH_BATCH = 100;
 
@@ -68,7 +69,11 @@ export class AuditLog implements AuditSink {
     stamped.id = uuidv7();
     stamped.ts = nowIso();
     this.queue.push(stamped);
-    if (this.queue.length >= Math.min(FLUSH_BATCH, this.opts.queueSize) && !this.flushing) void this.flush();
+    if (this.queue.length >= this.batchSize && !this.flushing) void this.flush();
+  }
+
+  private get batchSize(): number {
+    return Math.min(FLUSH_BATCH, this.opts.queueSize);
   }
 
   /** Write everything queued so far. Safe to call concurrently. */
@@ -99,6 +104,9 @@ export class AuditLog implements AuditSink {
     } finally {
       this.flushing = null;
     }
+    // A batch's worth arrived while this one was being written (the store or writer thread answers
+    // asynchronously): write it now rather than at the next event or tick.
+    if (this.queue.length >= this.batchSize) void this.flush();
   }
 
   async close(): Promise<void> {

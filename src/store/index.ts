@@ -50,8 +50,9 @@ export class Store {
     return ping(this.db);
   }
 
-  close(): Promise<void> {
-    return this.db.close();
+  async close(): Promise<void> {
+    await this.audit.close();
+    await this.db.close();
   }
 }
 
