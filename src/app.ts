@@ -139,8 +139,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     flushIntervalMs: config.audit.flush_interval,
   });
   auditLog.onDrop = (n) => metrics.auditDropped.inc(n);
-  // SQLite file store: audit batches commit on a writer thread, off the event loop.
-  if (config.audit.enabled) store.audit.useWriterThread();
   auditLog.start();
   const auditRetention = new AuditRetention(store, config.audit.retention, logger);
   if (config.audit.enabled) auditRetention.start();

@@ -6,11 +6,10 @@ import { publicAuditEvent } from './format.js';
 import { type AuditEvent, type AuditSink } from './types.js';
 
 /**
- * Under load a flush starts every this many events. The gateway's SQLite file
- * store commits them on its writer thread; where SQLite writes on the event
- * loop (CLI, in-memory store, a failed thread), small batches keep each pause
- * short (~1 ms) instead of stalling every request in flight for one long
- * transaction. The per-transaction cost is small next to the per-row one.
+ * Under load a flush starts every this many events. SQLite writes on the event
+ * loop, so small batches keep each pause short (~1 ms) instead of stalling
+ * every request in flight for one long transaction; the per-transaction cost
+ * is small next to the per-row one.
  */
 const FLUSH_BATCH = 100;
 
@@ -104,8 +103,8 @@ export class AuditLog implements AuditSink {
     } finally {
       this.flushing = null;
     }
-    // A batch's worth arrived while this one was being written (the store or writer thread answers
-    // asynchronously): write it now rather than at the next event or tick.
+    // A batch's worth arrived while this one was being written (PostgreSQL answers asynchronously):
+    // write it now rather than wait for the next event or tick.
     if (this.queue.length >= this.batchSize) void this.flush();
   }
 

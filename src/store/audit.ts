@@ -1,16 +1,35 @@
-import { resolve } from 'node:path';
 import { sql } from 'kysely';
 import { type AuditEvent } from '../audit/types.js';
-import { AUDIT_COLUMNS, SQLITE_AUDIT_INSERT, type AuditValues } from './audit-columns.js';
-import { AuditWriterThread } from './audit-writer-thread.js';
 import { type Db } from './db.js';
 import { fromJson, toJson } from './json.js';
 import { type AuditEventsTable } from './schema.js';
 
+const AUDIT_COLUMNS = ['id', 'ts', 'action', 'actor', 'actor_type', 'token_id', 'server', 'method', 'tool', 'decision', 'status', 'latency_ms', 'ip', 'detail'] as const;
+
+/** One row's values, in AUDIT_COLUMNS order (SQLite binds them positionally: cheaper than by name). */
+type AuditValues = [
+  id: string,
+  ts: string,
+  action: string,
+  actor: string | null,
+  actor_type: string | null,
+  token_id: string | null,
+  server: string | null,
+  method: string | null,
+  tool: string | null,
+  decision: string | null,
+  status: number | null,
+  latency_ms: number | null,
+  ip: string | null,
+  detail: string | null,
+];
+
+const SQLITE_AUDIT_INSERT = `INSERT INTO audit_events (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`;
+
 type StampedEvent = (AuditEvent | AuditRecord) & { id: string; ts: string };
 
 /** Event (or a stored record) → the row's values in AUDIT_COLUMNS order; `detail` as JSON text. The one event-to-row mapping. */
-export function auditValues(e: StampedEvent): AuditValues {
+function auditValues(e: StampedEvent): AuditValues {
   return [
     e.id,
     e.ts,
@@ -90,43 +109,26 @@ const fromRow = (r: AuditEventsTable): AuditRecord => ({
 export class AuditStore {
   constructor(private readonly db: Db) {}
 
-  private sqliteInsert: ((rows: AuditValues[]) => void) | null = null;
-  private thread: AuditWriterThread | null = null;
+  private sqliteInsert: ((events: StampedEvent[]) => void) | null = null;
 
   /**
-   * From now on commit SQLite batches on a writer thread with its own
-   * connection (src/store/audit-worker.ts), off the event loop: a batch costs
-   * the caller one message of row arrays instead of ~10 µs of SQLite work per
-   * row (docs/performance.md). Only for a SQLite file (an in-memory database
-   * is private to its connection); false when not used. If the thread fails,
-   * writes return to this thread.
-   */
-  useWriterThread(): boolean {
-    const raw = this.db.sqlite;
-    if (!raw || raw.memory || this.thread) return this.thread !== null;
-    this.thread = new AuditWriterThread(resolve(raw.name));
-    return true;
-  }
-
-  /**
-   * Batch insert, cheap per row: audit runs on every MCP message. SQLite: one
-   * transaction per batch, on the writer thread when enabled, else with one
-   * cached prepared statement bound positionally; PostgreSQL one
-   * constant-text INSERT ... SELECT FROM unnest(arrays) per batch.
+   * Batch insert, cheap per row: audit runs on every MCP message. SQLite uses
+   * one cached prepared statement, bound positionally, inside a single
+   * transaction; PostgreSQL one constant-text INSERT ... SELECT FROM
+   * unnest(arrays) per batch.
    */
   async insertMany(events: StampedEvent[]): Promise<void> {
     if (!events.length) return;
-    if (this.thread?.alive) return this.thread.insert(events.map(auditValues));
     const raw = this.db.sqlite;
     // Never write inside a transaction kysely holds open on the same connection (it could roll our rows back).
     if (raw && !raw.inTransaction) {
       if (!this.sqliteInsert) {
         const stmt = raw.prepare(SQLITE_AUDIT_INSERT);
-        this.sqliteInsert = raw.transaction((rows: AuditValues[]) => {
-          for (const r of rows) stmt.run(r);
+        this.sqliteInsert = raw.transaction((batch: StampedEvent[]) => {
+          for (const e of batch) stmt.run(auditValues(e));
         });
       }
-      this.sqliteInsert(events.map(auditValues));
+      this.sqliteInsert(events);
       return;
     }
     const rows = events.map(toAuditRow);
@@ -139,13 +141,6 @@ export class AuditStore {
       return;
     }
     for (let i = 0; i < rows.length; i += 200) await this.db.kysely.insertInto('audit_events').values(rows.slice(i, i + 200)).execute();
-  }
-
-  /** Commit what the writer thread holds and end it (store close). */
-  async close(): Promise<void> {
-    const t = this.thread;
-    this.thread = null;
-    await t?.close();
   }
 
   /** Events matching every given filter, newest first (ts desc, id desc); keyset-paginated. */

@@ -50,9 +50,8 @@ export class Store {
     return ping(this.db);
   }
 
-  async close(): Promise<void> {
-    await this.audit.close();
-    await this.db.close();
+  close(): Promise<void> {
+    return this.db.close();
   }
 }
 
