@@ -1,4 +1,4 @@
-// Two gateway builds side by side (`npm run bench:compare -- <git-rev> [sdk|echo]`).
+// Two gateway builds side by side (`npm run bench:compare -- <git-rev> [sdk|echo|stdio]`).
 // Not part of `npm test`.
 //
 // On a small shared machine run-to-run noise (±10 % here) hides the effect of a
@@ -7,7 +7,10 @@
 // one upstream (SDK or raw echo), the null proxy, the baseline gateway (A) and
 // the working tree's gateway (B, built first), then drives N, A, B in
 // interleaved rounds (order reversed every other round) and prints req/s and
-// gateway CPU µs per request, medians and per-round values.
+// gateway CPU µs per request, medians and per-round values. `stdio`: the
+// gateways spawn bench/upstream-stdio.mjs per session (the stdio channel path);
+// there is no null proxy for stdio, so only A and B run, each request with its
+// own JSON-RPC id (one session's requests in flight must differ in id).
 //
 // Both gateways run with the working tree's Node flags (GATEWAY_NODE_ARGS, from
 // the Dockerfile's ENTRYPOINT), so the comparison is of code only.
@@ -22,7 +25,9 @@ import { HERE, ROOT, cannon, checkEcho, fmt, log, measureArm, median, openSessio
 
 const rev = process.argv[2] ?? 'HEAD';
 const upstream = process.argv[3] ?? 'sdk';
-if (!['sdk', 'echo'].includes(upstream)) throw new Error('upstream must be sdk or echo');
+if (!['sdk', 'echo', 'stdio'].includes(upstream)) throw new Error('upstream must be sdk, echo or stdio');
+const stdio = upstream === 'stdio';
+const load = { uniqueIds: stdio };
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 
 async function main() {
@@ -43,16 +48,20 @@ async function main() {
 }
 
 async function run(baseRoot) {
-  const up = await spawnReady([join(HERE, `upstream-${upstream}.mjs`)], 'upstream');
-  const np = await spawnReady([join(HERE, 'null-proxy.mjs'), `http://127.0.0.1:${up.port}`], 'null-proxy');
   const config = {
-    servers: [{ name: 'u', url: `http://127.0.0.1:${up.port}/mcp`, connections: 128 }],
+    servers: [stdio ? { name: 'u', command: process.execPath, args: [join(HERE, 'upstream-stdio.mjs')] } : null],
     groups: [{ name: 'bench', grants: [{ server: '*', tools: ['echo'], access_level: 'execute' }] }],
     audit: { enabled: true },
   };
+  const arms = {};
+  if (!stdio) {
+    const up = await spawnReady([join(HERE, `upstream-${upstream}.mjs`)], 'upstream');
+    const np = await spawnReady([join(HERE, 'null-proxy.mjs'), `http://127.0.0.1:${up.port}`], 'null-proxy');
+    config.servers[0] = { name: 'u', url: `http://127.0.0.1:${up.port}/mcp`, connections: 128 };
+    arms.N = { url: `http://127.0.0.1:${np.port}/mcp`, headers: {} };
+    arms.N.headers['mcp-session-id'] = await openSession(arms.N.url);
+  }
   const gateways = { A: await startGateway('A', config, { root: baseRoot }), B: await startGateway('B', config) };
-  const arms = { N: { url: `http://127.0.0.1:${np.port}/mcp`, headers: {} } };
-  arms.N.headers['mcp-session-id'] = await openSession(arms.N.url);
   for (const [name, gw] of Object.entries(gateways)) {
     const creds = await provision(gw.base);
     const auth = { authorization: `Bearer ${creds.apiToken}` };
@@ -61,21 +70,21 @@ async function run(baseRoot) {
     await checkEcho(arms[name], `gateway ${name}`);
   }
   for (const a of Object.values(arms)) if (!a.headers['mcp-session-id']) delete a.headers['mcp-session-id'];
-  for (const a of Object.values(arms)) await cannon(a.url, a.headers, { duration: 1 });
+  for (const a of Object.values(arms)) await cannon(a.url, a.headers, { duration: 1, ...load });
 
   const rps = { N: [], A: [], B: [] };
   const cpu = { A: [], B: [] };
   for (let r = 0; r < rounds; r++) {
-    for (const arm of r % 2 === 0 ? ['N', 'A', 'B'] : ['B', 'A', 'N']) {
+    for (const arm of (r % 2 === 0 ? ['N', 'A', 'B'] : ['B', 'A', 'N']).filter((x) => arms[x])) {
       const a = arms[arm];
-      const { res, cpu: c } = await measureArm(a);
+      const { res, cpu: c } = await measureArm(a, load);
       if (res.errors + res.non2xx > 0) throw new Error(`${arm}: ${res.errors} errors, ${res.non2xx} non-2xx`);
       rps[arm].push(res.requests.average);
       if (c.hop !== null) cpu[arm].push(c.hop);
       log(`round ${r + 1} ${arm}: ${fmt(res.requests.average, 0)} req/s${a.pid ? `, ${fmt(cpu[arm].at(-1), 0)} µs CPU/req` : ''}`);
     }
   }
-  const per = (x, y) => rps[x].map((v, i) => v / rps[y][i]);
+  const per = (x, y) => (rps[y].length ? rps[x].map((v, i) => v / rps[y][i]) : []);
   const lines = [
     `# ${rev} (A) against the working tree (B), ${upstream} upstream, ${rounds} interleaved rounds`,
     '',

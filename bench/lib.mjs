@@ -157,6 +157,12 @@ export async function openSession(url, headers = {}) {
 
 export const CALL = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello portcullis' } } });
 
+let nextId = 1;
+
+/**
+ * autocannon against `url` with CALL. `opts.uniqueIds`: a fresh JSON-RPC id per request, for upstreams
+ * that hold one session's requests in flight by id (stdio: a repeated id in flight is refused).
+ */
 export function cannon(url, headers, opts = {}) {
   return new Promise((resolve, reject) => {
     autocannon(
@@ -165,6 +171,7 @@ export function cannon(url, headers, opts = {}) {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...headers },
         body: CALL,
+        ...(opts.uniqueIds ? { requests: [{ setupRequest: (req) => ({ ...req, body: CALL.replace('"id":1,', `"id":${nextId++},`) }) }] } : {}),
         connections: opts.connections ?? CONNECTIONS,
         duration: opts.duration ?? SECONDS,
         overallRate: opts.rate,

@@ -3,22 +3,7 @@
 // Usage: node bench/upstream-echo.mjs [port] → prints "READY <port>".
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-
-const TOOLS = { tools: [{ name: 'echo', inputSchema: { type: 'object' } }, { name: 'secret_admin', inputSchema: { type: 'object' } }] };
-
-function answer(msg) {
-  if (msg.id === undefined) return null;
-  switch (msg.method) {
-    case 'initialize':
-      return { jsonrpc: '2.0', id: msg.id, result: { protocolVersion: msg.params?.protocolVersion ?? '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'echo', version: '1' } } };
-    case 'tools/list':
-      return { jsonrpc: '2.0', id: msg.id, result: TOOLS };
-    case 'tools/call':
-      return { jsonrpc: '2.0', id: msg.id, result: { content: [{ type: 'text', text: String(msg.params?.arguments?.text ?? '') }] } };
-    default:
-      return { jsonrpc: '2.0', id: msg.id, result: {} };
-  }
-}
+import { answer } from './echo-answer.mjs';
 
 const http = createServer((req, res) => {
   if (req.method === 'GET') {

@@ -8,7 +8,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { GatewayError } from '../errors/index.js';
 import { type Visibility } from '../policy/index.js';
 import { type JsonRpcResponse } from './jsonrpc.js';
-import { formatSseEvent, SseParser } from './sse.js';
+import { formatSseEvent, SseParser, type SseEvent } from './sse.js';
 
 export const LIST_KEYS: Readonly<Record<string, string>> = {
   'tools/list': 'tools',
@@ -96,6 +96,42 @@ export function rewriteJsonBody(body: Buffer, plan: RewritePlan, batch: boolean)
   return Buffer.from(JSON.stringify(batch || Array.isArray(v) ? list : list[0]));
 }
 
+/** The events as relayed: byte-for-byte unless one carries a list result to filter. */
+function rewriteSseEvents(events: readonly SseEvent[], plan: RewritePlan): string {
+  let out = '';
+  for (const ev of events) {
+    if (ev.data !== undefined && ev.data.length > 1 && ev.data.charCodeAt(0) === 123 /* { */ && (plan.listIds.size || plan.byShape)) {
+      let m: unknown;
+      try {
+        m = JSON.parse(ev.data);
+      } catch {
+        m = null;
+      }
+      if (m && filterOne(m, plan)) {
+        out += formatSseEvent({ event: ev.event, id: ev.id, retry: ev.retry, data: JSON.stringify(m) });
+        continue;
+      }
+    }
+    out += ev.raw + '\n\n';
+  }
+  return out;
+}
+
+const gatewayEvents = (plan: RewritePlan): string => plan.gatewayReplies.map((r) => formatSseEvent({ event: 'message', data: JSON.stringify(r) })).join('');
+
+/**
+ * Rewrite a complete event-stream body (a channel-backed session's POST reply
+ * that was whole before it was sent): the same filtering as SseRewriter, gateway
+ * replies first. A trailing event without its blank line is dropped, as an
+ * event-stream client would drop it at the end of the stream.
+ */
+export function rewriteSseBody(body: Buffer, plan: RewritePlan): Buffer {
+  if (plan.listIds.size === 0 && !plan.byShape && plan.gatewayReplies.length === 0) return body;
+  const parser = new SseParser();
+  const out = gatewayEvents(plan) + rewriteSseEvents(parser.push(body), plan);
+  return Buffer.from(out);
+}
+
 /**
  * An SSE relay: events pass through byte-for-byte unless they carry a list
  * result to filter; gateway replies are emitted first. When the upstream
@@ -112,7 +148,8 @@ export class SseRewriter extends Transform {
   private start(): void {
     if (this.started) return;
     this.started = true;
-    for (const r of this.plan.gatewayReplies) this.push(formatSseEvent({ event: 'message', data: JSON.stringify(r) }));
+    const first = gatewayEvents(this.plan);
+    if (first) this.push(first);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -124,22 +161,7 @@ export class SseRewriter extends Transform {
       cb(e as Error);
       return;
     }
-    let out = '';
-    for (const ev of events) {
-      if (ev.data !== undefined && ev.data.length > 1 && ev.data.charCodeAt(0) === 123 /* { */ && (this.plan.listIds.size || this.plan.byShape)) {
-        let m: unknown;
-        try {
-          m = JSON.parse(ev.data);
-        } catch {
-          m = null;
-        }
-        if (m && filterOne(m, this.plan)) {
-          out += formatSseEvent({ event: ev.event, id: ev.id, retry: ev.retry, data: JSON.stringify(m) });
-          continue;
-        }
-      }
-      out += ev.raw + '\n\n';
-    }
+    const out = rewriteSseEvents(events, this.plan);
     if (out) this.push(out);
     cb();
   }

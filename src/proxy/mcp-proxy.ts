@@ -14,7 +14,7 @@ import { isStdio, type RemoteServerDef, type ServerDef } from '../config/schema.
 import { GatewayError, jsonRpcError, JSONRPC, toGatewayError, toJsonRpc, type JsonRpcId } from '../errors/index.js';
 import { classify, evaluate, visibility, type Decision, type McpAction, type PolicyGroup, type PolicySubject, type Visibility } from '../policy/index.js';
 import { forwardableHeaders, RELAYED_RESPONSE_HEADERS } from './credentials.js';
-import { LIST_KEYS, rewriteJsonBody, SseRewriter, type RewritePlan } from './filter.js';
+import { LIST_KEYS, rewriteJsonBody, rewriteSseBody, SseRewriter, type RewritePlan } from './filter.js';
 import { idForError, isRequest, isResponse, parseMcpBody, type JsonRpcMessage, type JsonRpcResponse, type ParsedBody } from './jsonrpc.js';
 import { type ServerRegistry } from './registry.js';
 import { type McpSession, type SessionManager } from './sessions.js';
@@ -344,9 +344,10 @@ export class McpProxy {
     }
     if (ctype.includes('text/event-stream')) {
       delete headers['content-encoding'];
+      // A channel-backed session's reply that was complete before it was sent: rewritten whole, one write.
+      if (Buffer.isBuffer(body)) return { status: reply.status, headers, body: rewriteSseBody(body, plan) };
+      const src = body;
       const rw = new SseRewriter(plan);
-      const src = Buffer.isBuffer(body) ? null : body;
-      if (!src) return { status: reply.status, headers, body };
       src.on('error', (e) => {
         const err = mapError(e);
         this.deps.logger.debug({ server: def.name, code: err.code }, 'upstream event stream failed');

@@ -119,6 +119,47 @@ describe('e2e: SDK client → gateway → legacy HTTP+SSE and stdio upstreams', 
     await waitFor(() => readdirSync(pidDir).length === 0);
   });
 
+  it('stdio: a POST answered before anything else is one whole event-stream body (filtered); a batch answered in parts streams', async () => {
+    const post = (body: unknown, sid?: string) =>
+      fetch(`${gw.url}/mcp/local`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...(sid ? { 'mcp-session-id': sid } : {}) },
+        body: JSON.stringify(body),
+      });
+    await waitFor(() => gw.t.app.services.upstreams.status('local').processes === 0); // max_processes: 2
+    const init = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    expect(init.status, await init.clone().text()).toBe(200);
+    const sid = init.headers.get('mcp-session-id')!;
+    expect(init.headers.get('content-type')).toBe('text/event-stream');
+    expect(Number(init.headers.get('content-length'))).toBeGreaterThan(0); // whole: sent with its length, in one write
+    const initText = await init.text();
+    expect(initText).toMatch(/^event: message\ndata: [^\n]+\n\n$/); // exactly one event
+    expect(JSON.parse(initText.slice('event: message\ndata: '.length))).toMatchObject({ jsonrpc: '2.0', id: 1, result: { serverInfo: {} } });
+    expect((await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, sid)).status).toBe(202);
+
+    const list = await post({ jsonrpc: '2.0', id: 2, method: 'tools/list' }, sid);
+    expect(list.headers.get('content-length')).not.toBeNull();
+    const listed = await list.text();
+    expect(listed).toContain('"name":"echo"');
+    expect(listed).not.toContain('secret_tool'); // filtered in the whole body too
+
+    const batch = await post(
+      [
+        { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo', arguments: { text: 'one' } } },
+        { jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'echo', arguments: { text: 'two' } } },
+      ],
+      sid,
+    );
+    expect(batch.headers.get('content-type')).toBe('text/event-stream');
+    expect(batch.headers.get('content-length')).toBeNull(); // streamed from its first response
+    const events = (await batch.text()).split('\n\n').filter(Boolean).map((e) => JSON.parse(e.replace(/^event: message\ndata: /, '')));
+    expect(events.map((e) => e.id).sort()).toEqual([3, 4]);
+    expect(JSON.stringify(events.find((e) => e.id === 3).result)).toContain('one');
+    expect(JSON.stringify(events.find((e) => e.id === 4).result)).toContain('two');
+    await fetch(`${gw.url}/mcp/local`, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid } });
+    await waitFor(() => readdirSync(pidDir).length === 0);
+  });
+
   it('stdio: the stdin log shows only what the client was allowed to send', () => {
     const lines = readFileSync(stdinLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.some((m) => m.method === 'initialize')).toBe(true);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SseRewriter } from '../../src/proxy/filter.js';
+import { rewriteSseBody, SseRewriter } from '../../src/proxy/filter.js';
 import { parseMcpBody } from '../../src/proxy/jsonrpc.js';
 import { formatSseEvent, SseParser } from '../../src/proxy/sse.js';
 import { GatewayError } from '../../src/errors/index.js';
@@ -65,6 +65,28 @@ describe('SSE rewriting of list results', () => {
     const list = JSON.stringify({ jsonrpc: '2.0', id: 'x', result: { tools: [{ name: 'hidden' }] } });
     const out = await run([`data: ${list}\n\n`], { listIds: new Map(), byShape: true });
     expect(out).not.toContain('hidden');
+  });
+});
+
+describe('SSE rewriting of a whole body (channel-backed POST replies)', () => {
+  const vis = { all: false, tool: (n: string) => n === 'ok', resource: () => true, template: () => true, prompt: () => true };
+  const plan = (p: Partial<Parameters<typeof rewriteSseBody>[1]> = {}) => ({ visibility: vis, listIds: new Map([[1, 'tools/list']]), byShape: false, gatewayReplies: [], ...p });
+  const list = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'ok' }, { name: 'hidden' }] } });
+  const note = 'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"hidden"}}';
+
+  it('filters the tracked list response, relays other events byte for byte, gateway replies first', () => {
+    const out = rewriteSseBody(Buffer.from(`${note}\n\nevent: message\ndata: ${list}\n\n`), plan({ gatewayReplies: [{ jsonrpc: '2.0', id: 9, error: { code: -32003, message: 'denied' } }] })).toString();
+    expect(out.indexOf('"id":9')).toBeLessThan(out.indexOf(note));
+    expect(out).toContain(note + '\n\n');
+    expect(out).toContain('"name":"ok"');
+    expect(out).not.toContain('"name":"hidden"');
+  });
+
+  it('drops an unterminated trailing event when it must filter (never relayed unread); nothing to filter: the same bytes', () => {
+    const out = rewriteSseBody(Buffer.from(`event: message\ndata: ${list}`), plan()).toString();
+    expect(out).toBe('');
+    const body = Buffer.from(`data: ${list}\n\n`);
+    expect(rewriteSseBody(body, plan({ listIds: new Map() }))).toBe(body);
   });
 });
 

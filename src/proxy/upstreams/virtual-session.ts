@@ -22,24 +22,85 @@ export interface UpstreamReply {
 const MAX_QUEUED = 1_000;
 const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' };
 
-interface Pending {
+/** One POST waiting for the responses to its requests (shared by the requests of a batch). */
+interface Waiter {
   deliver(r: JsonRpcResponse): void;
+  /** The session ended while it waited. */
+  died(e: Error): void;
 }
 
+/**
+ * A request in flight: the session-long `pending` map holds these shells, and
+ * the waiter is cleared from the shell when the request leaves the map. A map
+ * with a set and a delete per request reallocates its hash table now and then,
+ * and a discarded table in the old generation still points at what it held
+ * until the next full collection: had it pointed at the waiter (the POST's
+ * stream and everything it reaches), every request would have been carried
+ * into the old generation (docs/performance.md). An empty shell costs nothing.
+ */
+class InFlight {
+  constructor(public waiter: Waiter | null) {}
+}
+
+/** Where server-to-client messages go: the GET stream or an open POST reply. */
 interface Sink {
-  stream: PassThrough;
   write(m: JsonRpcMessage): void;
-  /** Called after every write (used to start a POST reply on its first event). */
-  onWrite?: () => void;
+  end(): void;
+}
+
+interface StreamSink extends Sink {
+  stream: PassThrough;
+}
+
+const sseEvent = (m: JsonRpcMessage): string => formatSseEvent({ event: 'message', data: JSON.stringify(m) });
+
+/**
+ * A POST's event-stream reply while it is being made. Events are gathered
+ * until it is known whether the reply is whole: when every response arrives
+ * before anything else (the usual case) the reply is one body, sent in one
+ * write with no stream objects; the first event that does not complete it (a
+ * server-to-client message, one response of a batch) turns it into a stream,
+ * gathered events first.
+ */
+class PostReply implements Sink {
+  private gathered = '';
+  stream: PassThrough | null = null;
+  private ended = false;
+  /** Called after each event. */
+  onWrite: () => void = () => {};
+
+  write(m: JsonRpcMessage): void {
+    if (this.ended) return;
+    if (this.stream) this.stream.write(sseEvent(m));
+    else this.gathered += sseEvent(m);
+    this.onWrite();
+  }
+
+  toStream(): PassThrough {
+    const s = (this.stream = new PassThrough());
+    if (this.gathered) s.write(this.gathered);
+    this.gathered = '';
+    return s;
+  }
+
+  /** The whole reply (no stream was started); nothing more is written to it. */
+  whole(): Buffer {
+    this.ended = true;
+    return Buffer.from(this.gathered);
+  }
+
+  end(): void {
+    this.ended = true;
+    this.stream?.end();
+  }
 }
 
 export class VirtualSession {
-  private readonly pending = new Map<string | number, Pending>();
-  private readonly postSinks: Sink[] = [];
-  private getSink: Sink | null = null;
+  private readonly pending = new Map<string | number, InFlight>();
+  private readonly postSinks: PostReply[] = [];
+  private getSink: StreamSink | null = null;
   private queue: JsonRpcMessage[] = [];
   private dead: Error | null = null;
-  private readonly deathHandlers = new Set<(e: Error) => void>();
   lastActivity = Date.now();
 
   constructor(
@@ -59,14 +120,21 @@ export class VirtualSession {
     return this.pending.size > 0;
   }
 
+  /** Remove a request from the map; its waiter, which the shell no longer holds. */
+  private untrack(id: string | number): Waiter | null {
+    const f = this.pending.get(id);
+    if (!f) return null;
+    this.pending.delete(id);
+    const w = f.waiter;
+    f.waiter = null;
+    return w;
+  }
+
   private fromUpstream(m: JsonRpcMessage): void {
     this.lastActivity = Date.now();
     if (isResponse(m)) {
-      const p = m.id !== null ? this.pending.get(m.id) : undefined;
-      if (p) {
-        this.pending.delete(m.id!);
-        p.deliver(m);
-      }
+      const w = typeof m.id === 'string' || typeof m.id === 'number' ? this.untrack(m.id) : null;
+      w?.deliver(m);
       return;
     }
     const sink = this.getSink ?? this.postSinks[this.postSinks.length - 1];
@@ -77,26 +145,28 @@ export class VirtualSession {
   private die(err: Error): void {
     if (this.dead) return;
     this.dead = err;
-    for (const h of this.deathHandlers) h(err);
-    this.deathHandlers.clear();
+    const waiters = new Set<Waiter>();
+    for (const f of this.pending.values()) {
+      if (f.waiter) waiters.add(f.waiter);
+      f.waiter = null;
+    }
     this.pending.clear();
-    this.getSink?.stream.end();
+    for (const w of waiters) w.died(err);
+    this.getSink?.end();
     this.getSink = null;
-    for (const s of this.postSinks.splice(0)) s.stream.end();
+    for (const s of this.postSinks.splice(0)) s.end();
     this.opts.onClosed(err);
   }
 
-  private sseSink(): Sink {
+  private streamSink(): StreamSink {
     const stream = new PassThrough();
-    const sink: Sink = {
+    return {
       stream,
       write: (m) => {
-        if (stream.writableEnded) return;
-        stream.write(formatSseEvent({ event: 'message', data: JSON.stringify(m) }));
-        sink.onWrite?.();
+        if (!stream.writableEnded) stream.write(sseEvent(m));
       },
+      end: () => stream.end(),
     };
-    return sink;
   }
 
   /** Forward client messages; answer with the responses to its requests. */
@@ -108,28 +178,37 @@ export class VirtualSession {
 
     const results = new Map<string | number, JsonRpcResponse>();
     let notify: () => void = () => {};
-    let sink: Sink | null = null;
-    for (const r of requests)
-      this.pending.set(r.id, {
-        deliver: (res) => {
-          results.set(r.id, res);
-          sink?.write(res);
-          notify();
-        },
-      });
+    /** Called once if the session dies while this POST waits (set below). */
+    let onDeath: (e: Error) => void = () => {};
+    let sink: PostReply | null = null;
+    const died = (e: Error) => {
+      const f = onDeath;
+      onDeath = () => {};
+      f(e);
+    };
+    const waiter: Waiter = {
+      deliver: (res) => {
+        results.set(res.id!, res);
+        sink?.write(res);
+        notify();
+      },
+      died,
+    };
+    for (const r of requests) this.pending.set(r.id, new InFlight(waiter));
 
+    /** Take this POST's requests that are still waiting out of the map. */
+    const cleanup = () => {
+      for (const r of requests) if (this.pending.get(r.id)?.waiter === waiter) this.untrack(r.id);
+    };
     try {
       for (const m of messages) await this.channel.send(JSON.stringify(m));
     } catch (e) {
-      for (const r of requests) this.pending.delete(r.id);
+      cleanup();
       throw e;
     }
     if (requests.length === 0) return { status: 202, headers: {}, body: null };
 
     const timeoutError = () => new GatewayError('upstream_timeout', { detail: `MCP server ${this.opts.server} did not answer in time` });
-    const cleanup = () => {
-      for (const r of requests) this.pending.delete(r.id);
-    };
 
     if (!acceptSse) {
       await new Promise<void>((resolve, reject) => {
@@ -137,21 +216,19 @@ export class VirtualSession {
           cleanup();
           reject(timeoutError());
         }, this.opts.timeoutMs);
-        const onDeath = () => {
+        onDeath = () => {
           clearTimeout(timer);
           reject(new GatewayError('upstream_unavailable', { detail: `MCP server ${this.opts.server} closed the session` }));
         };
-        this.deathHandlers.add(onDeath);
+        if (this.dead) died(this.dead); // it ended while the messages were being written
         signal?.addEventListener('abort', () => {
           clearTimeout(timer);
           cleanup();
-          this.deathHandlers.delete(onDeath);
           reject(new GatewayError('upstream_unavailable', { detail: 'The client went away' }));
         });
         notify = () => {
           if (results.size === requests.length) {
             clearTimeout(timer);
-            this.deathHandlers.delete(onDeath);
             resolve();
           }
         };
@@ -162,71 +239,72 @@ export class VirtualSession {
       return { status: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(body)) };
     }
 
-    // SSE: the reply starts with the first event; a timeout before it is a 504.
-    const s = this.sseSink();
-    sink = s;
-    this.postSinks.push(s);
-    const finish = () => {
-      const i = this.postSinks.indexOf(s);
+    // SSE: whole (one body) when every response comes first, else a stream from the first event
+    // that does not complete the reply; a timeout before any event is a 504.
+    const reply = new PostReply();
+    sink = reply;
+    this.postSinks.push(reply);
+    const unlist = () => {
+      const i = this.postSinks.indexOf(reply);
       if (i !== -1) this.postSinks.splice(i, 1);
-      s.stream.end();
     };
-    s.stream.on('close', () => {
-      cleanup();
-      const i = this.postSinks.indexOf(s);
-      if (i !== -1) this.postSinks.splice(i, 1);
-    });
-    signal?.addEventListener('abort', () => {
-      cleanup();
-      finish();
-    });
-    for (const m of results.values()) s.write(m);
-    await new Promise<void>((resolve, reject) => {
-      let started = results.size > 0;
+    const finish = () => {
+      unlist();
+      reply.end();
+    };
+    for (const m of results.values()) reply.write(m);
+    const streamed = await new Promise<boolean>((resolve, reject) => {
+      const complete = () => results.size === requests.length;
       const timer = setTimeout(() => {
         const missing = requests.filter((r) => !results.has(r.id));
         cleanup();
-        if (!started) {
+        if (!reply.stream) {
           finish();
           reject(timeoutError());
           return;
         }
-        for (const r of missing) s.write(jsonRpcError(r.id, JSONRPC.UPSTREAM_TIMEOUT, `MCP server ${this.opts.server} did not answer in time`, { code: 'upstream_timeout' }));
+        for (const r of missing) reply.write(jsonRpcError(r.id, JSONRPC.UPSTREAM_TIMEOUT, `MCP server ${this.opts.server} did not answer in time`, { code: 'upstream_timeout' }));
         finish();
       }, this.opts.timeoutMs);
-      const onDeath = () => {
+      onDeath = () => {
         clearTimeout(timer);
-        if (!started) reject(new GatewayError('upstream_unavailable', { detail: `MCP server ${this.opts.server} closed the session` }));
+        if (!reply.stream) reject(new GatewayError('upstream_unavailable', { detail: `MCP server ${this.opts.server} closed the session` }));
       };
-      this.deathHandlers.add(onDeath);
+      if (this.dead) died(this.dead);
+      signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        cleanup();
+        finish();
+        if (!reply.stream) reject(new GatewayError('upstream_unavailable', { detail: 'The client went away' }));
+      });
+      reply.onWrite = () => {
+        if (reply.stream || complete()) return; // a completing event is handled by notify
+        reply.toStream().on('close', () => {
+          cleanup();
+          unlist();
+        });
+        resolve(true);
+      };
       notify = () => {
-        if (!started) {
-          started = true;
-          resolve();
-        }
-        if (results.size === requests.length) {
-          clearTimeout(timer);
-          this.deathHandlers.delete(onDeath);
-          finish();
+        if (!complete()) return;
+        clearTimeout(timer);
+        if (reply.stream) finish();
+        else {
+          unlist();
+          resolve(false);
         }
       };
-      // server-to-client messages written to this stream also start it
-      s.onWrite = () => {
-        if (!started) {
-          started = true;
-          resolve();
-        }
-      };
-      if (started) notify();
+      if (results.size > 0) reply.onWrite(); // part of a batch answered while it was being sent
+      notify();
     });
-    return { status: 200, headers: { ...SSE_HEADERS }, body: s.stream };
+    return { status: 200, headers: { ...SSE_HEADERS }, body: streamed ? reply.stream! : reply.whole() };
   }
 
   /** The session's GET stream (server-to-client messages). Replaces an older one. */
   openStream(signal?: AbortSignal): UpstreamReply {
     if (this.dead) throw new GatewayError('session_not_found', { detail: 'The MCP session has ended' });
-    this.getSink?.stream.end();
-    const s = this.sseSink();
+    this.getSink?.end();
+    const s = this.streamSink();
     this.getSink = s;
     s.stream.write(': stream open\n\n');
     const queued = this.queue;
