@@ -34,9 +34,9 @@ interface Waiter {
  * the waiter is cleared from the shell when the request leaves the map. A map
  * with a set and a delete per request reallocates its hash table now and then,
  * and a discarded table in the old generation still points at what it held
- * until the next full collection: had it pointed at the waiter (the POST's
- * stream and everything it reaches), every request would have been carried
- * into the old generation (docs/performance.md). An empty shell costs nothing.
+ * until the next full collection (the lifecycle's in-flight Set did exactly
+ * that, docs/performance.md); through a cleared shell it reaches nothing of
+ * the request.
  */
 class InFlight {
   constructor(public waiter: Waiter | null) {}
