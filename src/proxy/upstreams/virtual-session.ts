@@ -66,8 +66,14 @@ class PostReply implements Sink {
   private gathered = '';
   stream: PassThrough | null = null;
   private ended = false;
-  /** Called after each event. */
-  onWrite: () => void = () => {};
+
+  /**
+   * `onWrite` runs after each event. It is given here, once: assigning a
+   * per-request function to the field of an existing instance instead kept
+   * each whole request alive into V8's old generation (~2.3 KB per request,
+   * 25 % fewer requests served; docs/performance.md).
+   */
+  constructor(private readonly onWrite: () => void) {}
 
   write(m: JsonRpcMessage): void {
     if (this.ended) return;
@@ -241,9 +247,7 @@ export class VirtualSession {
 
     // SSE: whole (one body) when every response comes first, else a stream from the first event
     // that does not complete the reply; a timeout before any event is a 504.
-    const reply = new PostReply();
-    sink = reply;
-    this.postSinks.push(reply);
+    let reply!: PostReply;
     const unlist = () => {
       const i = this.postSinks.indexOf(reply);
       if (i !== -1) this.postSinks.splice(i, 1);
@@ -252,9 +256,18 @@ export class VirtualSession {
       unlist();
       reply.end();
     };
-    for (const m of results.values()) reply.write(m);
     const streamed = await new Promise<boolean>((resolve, reject) => {
       const complete = () => results.size === requests.length;
+      reply = new PostReply(() => {
+        if (reply.stream || complete()) return; // a completing event is handled by notify
+        reply.toStream().on('close', () => {
+          cleanup();
+          unlist();
+        });
+        resolve(true);
+      });
+      sink = reply;
+      this.postSinks.push(reply);
       const timer = setTimeout(() => {
         const missing = requests.filter((r) => !results.has(r.id));
         cleanup();
@@ -277,14 +290,6 @@ export class VirtualSession {
         finish();
         if (!reply.stream) reject(new GatewayError('upstream_unavailable', { detail: 'The client went away' }));
       });
-      reply.onWrite = () => {
-        if (reply.stream || complete()) return; // a completing event is handled by notify
-        reply.toStream().on('close', () => {
-          cleanup();
-          unlist();
-        });
-        resolve(true);
-      };
       notify = () => {
         if (!complete()) return;
         clearTimeout(timer);
@@ -294,7 +299,7 @@ export class VirtualSession {
           resolve(false);
         }
       };
-      if (results.size > 0) reply.onWrite(); // part of a batch answered while it was being sent
+      for (const m of results.values()) reply.write(m); // answered while being sent (part of a batch starts the stream)
       notify();
     });
     return { status: 200, headers: { ...SSE_HEADERS }, body: streamed ? reply.stream! : reply.whole() };
