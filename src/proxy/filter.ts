@@ -76,9 +76,11 @@ function filterOne(m: unknown, plan: RewritePlan): boolean {
   return false;
 }
 
+const nothingToRewrite = (plan: RewritePlan): boolean => plan.listIds.size === 0 && !plan.byShape && plan.gatewayReplies.length === 0;
+
 /** Rewrite a complete JSON body. Returns the new bytes (or the original when unchanged). */
 export function rewriteJsonBody(body: Buffer, plan: RewritePlan, batch: boolean): Buffer {
-  if (plan.listIds.size === 0 && !plan.byShape && plan.gatewayReplies.length === 0) return body;
+  if (nothingToRewrite(plan)) return body;
   let v: unknown;
   try {
     v = JSON.parse(body.toString('utf8'));
@@ -126,7 +128,7 @@ const gatewayEvents = (plan: RewritePlan): string => plan.gatewayReplies.map((r)
  * event-stream client would drop it at the end of the stream.
  */
 export function rewriteSseBody(body: Buffer, plan: RewritePlan): Buffer {
-  if (plan.listIds.size === 0 && !plan.byShape && plan.gatewayReplies.length === 0) return body;
+  if (nothingToRewrite(plan)) return body;
   const parser = new SseParser();
   const out = gatewayEvents(plan) + rewriteSseEvents(parser.push(body), plan);
   return Buffer.from(out);

@@ -151,13 +151,13 @@ export class VirtualSession {
   private die(err: Error): void {
     if (this.dead) return;
     this.dead = err;
-    const waiters = new Set<Waiter>();
+    const waiters: Waiter[] = [];
     for (const f of this.pending.values()) {
-      if (f.waiter) waiters.add(f.waiter);
+      if (f.waiter) waiters.push(f.waiter);
       f.waiter = null;
     }
     this.pending.clear();
-    for (const w of waiters) w.died(err);
+    for (const w of waiters) w.died(err); // once per POST: a batch's waiter ignores the repeats
     this.getSink?.end();
     this.getSink = null;
     for (const s of this.postSinks.splice(0)) s.end();
