@@ -14,7 +14,11 @@ export interface RunningGateway {
 
 export async function startGateway(config: Config, opts: { logger?: Logger; extra?: Partial<AppDeps> } = {}): Promise<RunningGateway> {
   const logger = opts.logger ?? createLogger(config.logging.level);
-  const store = await openStore(config.storage.url, { poolSize: config.storage.pool_size, migrate: false });
+  const store = await openStore(config.storage.url, {
+    poolSize: config.storage.pool_size,
+    migrate: false,
+    onConnectionError: (e) => logger.warn({ err: e }, 'store connection lost; the pool replaces it'),
+  });
   let app: App;
   try {
     // Kysely's migrator holds a lock (an advisory lock on PostgreSQL): replicas starting together migrate once.

@@ -39,7 +39,14 @@ describe('a real gateway run logs no secrets', () => {
   async function call(method: string, path: string, opts: { headers?: Record<string, string>; json?: unknown } = {}) {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.json !== undefined) headers['content-type'] = 'application/json';
-    const r = await fetch(gw.url + path, { method, headers, body: opts.json === undefined ? undefined : JSON.stringify(opts.json) });
+    let r: Response;
+    try {
+      r = await fetch(gw.url + path, { method, headers, body: opts.json === undefined ? undefined : JSON.stringify(opts.json) });
+    } catch (e) {
+      // say whether the gateway itself went away, and what it last wrote
+      const { exitCode, signalCode } = gw.child;
+      throw new Error(`${method} ${path}: ${(e as Error).message} (${String((e as { cause?: unknown }).cause)}); gateway exit code ${exitCode}, signal ${signalCode}; its last output:\n${gw.output().slice(-4000)}`);
+    }
     const text = await r.text();
     return { status: r.status, text, json: () => JSON.parse(text), headers: r.headers };
   }

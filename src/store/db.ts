@@ -16,6 +16,8 @@ export interface Db {
 
 export interface OpenDbOptions {
   poolSize?: number;
+  /** A PostgreSQL connection failed (server restart, failover, terminated backend); the pool replaces it. */
+  onConnectionError?: (e: Error) => void;
 }
 
 /** Open the configured store (`sqlite:PATH` or `postgres://...`). Does not migrate. */
@@ -36,7 +38,15 @@ export async function openDb(url: string, opts: OpenDbOptions = {}): Promise<Db>
     const pg = await import('pg');
     const Pool = pg.default.Pool;
     const pool = new Pool({ connectionString: url, max: opts.poolSize ?? 10 });
-    // An idle client that errors (server restart) must not crash the process.
+    // pg-pool listens for errors only on idle clients. A client checked out by
+    // a transaction (or between acquire and its query) has no listener, so a
+    // server-side termination then is an unhandled 'error' event that ends the
+    // process. Every client gets its own listener for its whole life; the query
+    // in flight fails, and pg-pool discards the client when it is released (it
+    // is no longer queryable). The pool's re-emission of idle errors is
+    // already reported by that listener.
+    const onError = opts.onConnectionError ?? (() => {});
+    pool.on('connect', (client) => client.on('error', onError));
     pool.on('error', () => {});
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { kysely, dialect: 'postgres', close: () => kysely.destroy() };

@@ -1,4 +1,4 @@
-import { type Db, migrate, openDb, ping } from './db.js';
+import { type Db, migrate, openDb, type OpenDbOptions, ping } from './db.js';
 import { ApiTokenStore } from './api-tokens.js';
 import { AuditStore } from './audit.js';
 import { CredentialStore } from './credentials.js';
@@ -56,8 +56,8 @@ export class Store {
 }
 
 /** Open, migrate and wrap the configured store. */
-export async function openStore(url: string, opts: { poolSize?: number; migrate?: boolean } = {}): Promise<Store> {
-  const db = await openDb(url, { poolSize: opts.poolSize });
+export async function openStore(url: string, opts: OpenDbOptions & { migrate?: boolean } = {}): Promise<Store> {
+  const db = await openDb(url, { poolSize: opts.poolSize, onConnectionError: opts.onConnectionError });
   if (opts.migrate !== false) await migrate(db);
   return new Store(db);
 }
