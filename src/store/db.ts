@@ -43,10 +43,18 @@ export async function openDb(url: string, opts: OpenDbOptions = {}): Promise<Db>
     // server-side termination then is an unhandled 'error' event that ends the
     // process. Every client gets its own listener for its whole life; the query
     // in flight fails, and pg-pool discards the client when it is released (it
-    // is no longer queryable). The pool's re-emission of idle errors is
-    // already reported by that listener.
+    // is no longer queryable). Reported once per connection (pg emits the
+    // server's termination notice and then the socket's end); the pool's
+    // re-emission of idle errors is already reported by that listener.
     const onError = opts.onConnectionError ?? (() => {});
-    pool.on('connect', (client) => client.on('error', onError));
+    pool.on('connect', (client) => {
+      let reported = false;
+      client.on('error', (e) => {
+        if (reported) return;
+        reported = true;
+        onError(e);
+      });
+    });
     pool.on('error', () => {});
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { kysely, dialect: 'postgres', close: () => kysely.destroy() };
