@@ -34,7 +34,7 @@ describe('a real gateway run logs no secrets', () => {
   let dbName: string;
   let gw: ServeProcess;
   const secrets: string[] = [PASSWORD, NEW_PASSWORD, WRONG_PASSWORD, GARBAGE_BEARER];
-  let serverError: { status: number; body: string; type: string | null } | undefined;
+  let serverError: { status: number; body: string; type: string | null; retryAfter: string | null } | undefined;
 
   async function call(method: string, path: string, opts: { headers?: Record<string, string>; json?: unknown } = {}) {
     const headers: Record<string, string> = { ...opts.headers };
@@ -131,7 +131,7 @@ describe('a real gateway run logs no secrets', () => {
     await adminQuery(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`);
     await adminQuery(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${dbName}'`);
     const outage = await call('POST', '/api/v1/auth/login', { json: { email: 'admin@example.com', password: NEW_PASSWORD } });
-    serverError = { status: outage.status, body: outage.text, type: outage.headers.get('content-type') };
+    serverError = { status: outage.status, body: outage.text, type: outage.headers.get('content-type'), retryAfter: outage.headers.get('retry-after') };
     await adminQuery(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`);
     // let the audit queue flush to stdout before stopping
     await new Promise((r) => setTimeout(r, 300));
@@ -152,12 +152,13 @@ describe('a real gateway run logs no secrets', () => {
     expect(out.split('\n').length).toBeGreaterThan(20);
   });
 
-  it('a store failure is a 5xx problem with no internal message, and is logged', () => {
-    expect(serverError?.status).toBeGreaterThanOrEqual(500);
+  it('a store outage is a 503 problem (retry) with no internal message, and is logged', () => {
+    expect(serverError?.status).toBe(503);
+    expect(serverError?.retryAfter).toBe('1');
     expect(serverError?.type).toMatch(/^application\/problem\+json/);
     const body = JSON.parse(serverError!.body);
     expect(Object.keys(body).sort()).toEqual(['code', 'status', 'title', 'type']);
-    expect(body.code).toMatch(/^(internal_error|service_unavailable)$/);
+    expect(body.code).toBe('service_unavailable');
     expect(serverError!.body).not.toMatch(/database|connection|postgres|pcl_t_|accepting/i);
     expect(gw.output()).toMatch(/"level":50.*request failed/);
   });

@@ -242,7 +242,8 @@ function pipeInto(body: Readable, res: ServerResponse): void {
 
 function fail(d: McpHandlerDeps, res: ServerResponse, e: unknown): void {
   const err = toGatewayError(e);
-  if (err.status >= 500 && err.code !== 'service_unavailable') d.logger.error({ err: err.internal ?? e, code: err.code }, 'MCP request failed');
+  // A refusal of our own (shutting down, a limit) is not worth an error line; a backing service that failed is.
+  if (err.status >= 500 && (err.code !== 'service_unavailable' || err.internal !== undefined)) d.logger.error({ err: err.internal ?? e, code: err.code }, 'MCP request failed');
   if (res.headersSent) {
     res.destroy();
     return;
