@@ -1,0 +1,86 @@
+/**
+ * The MCP endpoint while PostgreSQL is unreachable: a caller whose token is
+ * not cached gets 503 service_unavailable (a JSON-RPC error, Retry-After) and
+ * nothing reaches the upstream; a caller already authenticated keeps working
+ * from the caches; the gateway keeps running and serves everyone once the
+ * database is back.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHttpUpstream, type FixtureUpstream } from '../fixtures/mcp-upstreams.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { PG_ADMIN_URL } from '../helpers/db.js';
+import { makeToken, makeUser, rawInitialize, rpc } from '../helpers/mcp.js';
+
+const CALL = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hi' } } });
+
+async function admin(text: string): Promise<void> {
+  const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
+describe('security: MCP requests during a database outage', () => {
+  let up: FixtureUpstream;
+  let t: TestApp;
+  let url: string;
+  let dbName: string;
+  let warm: string;
+  let cold: string;
+  let sid: string;
+
+  beforeAll(async () => {
+    up = await startHttpUpstream({ json: true });
+    t = await startTestApp({
+      backend: 'postgres',
+      config: {
+        servers: [{ name: 'demo', url: up.url }],
+        groups: [{ name: 'eng', grants: [{ server: '*', tools: ['echo'], access_level: 'execute' }] }],
+      },
+    });
+    url = `${await t.app.http.listen({ host: '127.0.0.1', port: 0 })}/mcp/demo`;
+    dbName = new URL(t.db.url).pathname.slice(1);
+    const u = await makeUser(t, { groups: ['eng'] });
+    warm = await makeToken(t, u.id);
+    cold = await makeToken(t, u.id);
+    sid = await rawInitialize(url, { authorization: `Bearer ${warm}` });
+    expect((await rpc(url, CALL(1), { authorization: `Bearer ${warm}`, 'mcp-session-id': sid })).status).toBe(200);
+    await admin(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`);
+    await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${dbName}'`);
+    up.reset();
+  });
+  afterAll(async () => {
+    if (dbName) await admin(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`).catch(() => {});
+    await t?.close();
+    await up?.close();
+  });
+
+  it('an uncached token: 503 service_unavailable with Retry-After; nothing forwarded', async () => {
+    const r = await rpc(url, CALL(2), { authorization: `Bearer ${cold}`, 'mcp-session-id': sid });
+    expect(r.status).toBe(503);
+    expect(r.headers.get('retry-after')).toBe('1');
+    expect(r.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32603, data: { code: 'service_unavailable' } } });
+    expect(r.text).not.toMatch(/accepting|terminat|database|postgres|pcl_t_/i);
+    expect(up.seen).toEqual([]);
+  });
+
+  it('a caller already authenticated keeps working from the caches', async () => {
+    const r = await rpc(url, CALL(3), { authorization: `Bearer ${warm}`, 'mcp-session-id': sid });
+    expect(r.status).toBe(200);
+    expect(r.json()).toMatchObject({ id: 3, result: { content: [{ type: 'text', text: 'echo: hi' }] } });
+    expect(up.toolCalls()).toEqual(['echo']);
+  });
+
+  it('once the database is back, the uncached token is served', async () => {
+    await admin(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`);
+    up.reset();
+    const r = await rpc(url, CALL(4), { authorization: `Bearer ${cold}`, 'mcp-session-id': sid });
+    expect(r.status).toBe(200);
+    expect(r.json()).toMatchObject({ id: 4, result: { content: [{ type: 'text', text: 'echo: hi' }] } });
+    expect(up.toolCalls()).toEqual(['echo']);
+  });
+});
