@@ -7,26 +7,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freePort, startServe, type ServeProcess } from './helpers/binary.js';
-import { createPgDatabase, PG_ADMIN_URL, type TestDb } from './helpers/db.js';
+import { createPgDatabase, pgOutage, type TestDb } from './helpers/db.js';
 
 const PASSWORD = 'Sup3r-secret-passw0rd-1f7c';
 const NEW_PASSWORD = 'An0ther-secret-passw0rd-9ae2';
 const WRONG_PASSWORD = 'Wr0ng-guess-passw0rd-55d1';
 const GARBAGE_BEARER = 'not-a-real-token-but-still-secret-8c3e';
-
-async function adminQuery(text: string): Promise<void> {
-  const c = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await c.connect();
-  try {
-    await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
 
 describe('a real gateway run logs no secrets', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pcl-logs-'));
@@ -128,11 +117,10 @@ describe('a real gateway run logs no secrets', () => {
     expect((await call('POST', '/api/v1/auth/logout', { headers: { authorization: `Bearer ${bearer}` } })).status).toBe(204);
 
     // a store outage: the next login fails with a 5xx while carrying a password
-    await adminQuery(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`);
-    await adminQuery(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${dbName}'`);
+    const restore = await pgOutage(dbName);
     const outage = await call('POST', '/api/v1/auth/login', { json: { email: 'admin@example.com', password: NEW_PASSWORD } });
     serverError = { status: outage.status, body: outage.text, type: outage.headers.get('content-type'), retryAfter: outage.headers.get('retry-after') };
-    await adminQuery(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`);
+    await restore();
     // let the audit queue flush to stdout before stopping
     await new Promise((r) => setTimeout(r, 300));
     await gw.stop();

@@ -12,6 +12,24 @@ export interface TestDb {
   drop(): Promise<void>;
 }
 
+/** One statement as the admin user, on its own connection (outside the test databases). */
+export async function adminQuery(text: string, params: unknown[] = []): Promise<void> {
+  const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await c.connect();
+  try {
+    await c.query(text, params);
+  } finally {
+    await c.end();
+  }
+}
+
+/** A store outage: the database refuses new connections and its open ones are ended. Resolves to the undo. */
+export async function pgOutage(dbName: string): Promise<() => Promise<void>> {
+  await adminQuery(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`);
+  await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [dbName]);
+  return () => adminQuery(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`);
+}
+
 /** A fresh, empty PostgreSQL database for one test file. */
 export async function createPgDatabase(): Promise<TestDb> {
   const name = `pcl_t_${randomBytes(6).toString('hex')}`;

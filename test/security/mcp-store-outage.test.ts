@@ -5,30 +5,19 @@
  * from the caches; the gateway keeps running and serves everyone once the
  * database is back.
  */
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpUpstream, type FixtureUpstream } from '../fixtures/mcp-upstreams.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { PG_ADMIN_URL } from '../helpers/db.js';
+import { pgOutage } from '../helpers/db.js';
 import { makeToken, makeUser, rawInitialize, rpc } from '../helpers/mcp.js';
 
 const CALL = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hi' } } });
-
-async function admin(text: string): Promise<void> {
-  const c = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await c.connect();
-  try {
-    await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
 
 describe('security: MCP requests during a database outage', () => {
   let up: FixtureUpstream;
   let t: TestApp;
   let url: string;
-  let dbName: string;
+  let restore: (() => Promise<void>) | undefined;
   let warm: string;
   let cold: string;
   let sid: string;
@@ -43,18 +32,16 @@ describe('security: MCP requests during a database outage', () => {
       },
     });
     url = `${await t.app.http.listen({ host: '127.0.0.1', port: 0 })}/mcp/demo`;
-    dbName = new URL(t.db.url).pathname.slice(1);
     const u = await makeUser(t, { groups: ['eng'] });
     warm = await makeToken(t, u.id);
     cold = await makeToken(t, u.id);
     sid = await rawInitialize(url, { authorization: `Bearer ${warm}` });
     expect((await rpc(url, CALL(1), { authorization: `Bearer ${warm}`, 'mcp-session-id': sid })).status).toBe(200);
-    await admin(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`);
-    await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${dbName}'`);
+    restore = await pgOutage(new URL(t.db.url).pathname.slice(1));
     up.reset();
   });
   afterAll(async () => {
-    if (dbName) await admin(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`).catch(() => {});
+    await restore?.().catch(() => {});
     await t?.close();
     await up?.close();
   });
@@ -76,7 +63,7 @@ describe('security: MCP requests during a database outage', () => {
   });
 
   it('once the database is back, the uncached token is served', async () => {
-    await admin(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`);
+    await restore!();
     up.reset();
     const r = await rpc(url, CALL(4), { authorization: `Bearer ${cold}`, 'mcp-session-id': sid });
     expect(r.status).toBe(200);

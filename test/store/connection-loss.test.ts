@@ -7,20 +7,9 @@
  * clients; without a listener of our own this crashed the process.)
  */
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb, type Db } from '../../src/store/index.js';
-import { createPgDatabase, PG_ADMIN_URL, type TestDb } from '../helpers/db.js';
-
-async function terminate(pid: number): Promise<void> {
-  const c = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await c.connect();
-  try {
-    await c.query('select pg_terminate_backend($1)', [pid]);
-  } finally {
-    await c.end();
-  }
-}
+import { adminQuery, createPgDatabase, type TestDb } from '../helpers/db.js';
 
 describe('postgres connection lost while checked out', () => {
   let tdb: TestDb;
@@ -39,7 +28,7 @@ describe('postgres connection lost while checked out', () => {
     const tx = db.kysely.transaction().execute(async (trx) => {
       const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
       // the connection is checked out and idle: no query of ours is active on it
-      await terminate(rows[0]!.pid);
+      await adminQuery('select pg_terminate_backend($1)', [rows[0]!.pid]);
       for (let i = 0; i < 100 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
       await sql`select 1`.execute(trx);
     });
