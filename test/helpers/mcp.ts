@@ -8,6 +8,7 @@ import { type Role } from '../../src/config/schema.js';
 import { newApiToken } from '../../src/auth/api-token-format.js';
 import { uuid } from '../../src/lib/crypto.js';
 import { startTestApp, type TestApp } from './app.js';
+import { type Backend } from './db.js';
 
 export interface McpGateway {
   t: TestApp;
@@ -16,8 +17,8 @@ export interface McpGateway {
   close(): Promise<void>;
 }
 
-export async function startMcpGateway(config: Record<string, unknown>, opts: { env?: Record<string, string> } = {}): Promise<McpGateway> {
-  const t = await startTestApp({ config, env: opts.env });
+export async function startMcpGateway(config: Record<string, unknown>, opts: { env?: Record<string, string>; backend?: Backend } = {}): Promise<McpGateway> {
+  const t = await startTestApp({ config, env: opts.env, backend: opts.backend });
   const url = await t.app.http.listen({ host: '127.0.0.1', port: 0 });
   return { t, url, close: () => t.close() };
 }

@@ -7,15 +7,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpUpstream, type FixtureUpstream } from '../fixtures/mcp-upstreams.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
 import { pgOutage } from '../helpers/db.js';
-import { makeToken, makeUser, rawInitialize, rpc } from '../helpers/mcp.js';
+import { makeToken, makeUser, rawInitialize, rpc, startMcpGateway, type McpGateway } from '../helpers/mcp.js';
 
 const CALL = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hi' } } });
 
 describe('security: MCP requests during a database outage', () => {
   let up: FixtureUpstream;
-  let t: TestApp;
+  let gw: McpGateway;
   let url: string;
   let restore: (() => Promise<void>) | undefined;
   let warm: string;
@@ -24,25 +23,25 @@ describe('security: MCP requests during a database outage', () => {
 
   beforeAll(async () => {
     up = await startHttpUpstream({ json: true });
-    t = await startTestApp({
-      backend: 'postgres',
-      config: {
+    gw = await startMcpGateway(
+      {
         servers: [{ name: 'demo', url: up.url }],
         groups: [{ name: 'eng', grants: [{ server: '*', tools: ['echo'], access_level: 'execute' }] }],
       },
-    });
-    url = `${await t.app.http.listen({ host: '127.0.0.1', port: 0 })}/mcp/demo`;
-    const u = await makeUser(t, { groups: ['eng'] });
-    warm = await makeToken(t, u.id);
-    cold = await makeToken(t, u.id);
+      { backend: 'postgres' },
+    );
+    url = `${gw.url}/mcp/demo`;
+    const u = await makeUser(gw.t, { groups: ['eng'] });
+    warm = await makeToken(gw.t, u.id);
+    cold = await makeToken(gw.t, u.id);
     sid = await rawInitialize(url, { authorization: `Bearer ${warm}` });
     expect((await rpc(url, CALL(1), { authorization: `Bearer ${warm}`, 'mcp-session-id': sid })).status).toBe(200);
-    restore = await pgOutage(new URL(t.db.url).pathname.slice(1));
+    restore = await pgOutage(new URL(gw.t.db.url).pathname.slice(1));
     up.reset();
   });
   afterAll(async () => {
     await restore?.().catch(() => {});
-    await t?.close();
+    await gw?.close();
     await up?.close();
   });
 
