@@ -1,9 +1,9 @@
 // Portcullis benchmark harness (`npm run bench`). Not part of `npm test`.
 //
 // Starts in one run: an SDK MCP upstream, a raw JSON-RPC echo upstream, a null
-// proxy in front of each, and two gateways (G: caches warm, API token; Gu: token
-// caches disabled, ES256 JWT verified from scratch on every request). Arms are
-// interleaved (D, N, G, Gu, then reversed) for several rounds so machine drift
+// proxy and a byte relay in front of each, and two gateways (G: caches warm, API
+// token; Gu: token caches disabled, ES256 JWT verified from scratch on every
+// request). Arms are interleaved (D, T, N, G, Gu, then reversed) for several rounds so machine drift
 // cancels; ratios are computed per round. Writes a Markdown table to stdout and
 // JSON to bench/results/.
 //
@@ -48,6 +48,12 @@ import {
   startGateway,
 } from './lib.mjs';
 
+/**
+ * D direct; T byte relay (raw TCP, no HTTP: the floor of any Node process in the path); N null proxy (HTTP
+ * both sides, nothing else: the floor of any Node HTTP proxy); G gateway; Gu gateway without token caches.
+ */
+const ARMS = ['D', 'T', 'N', 'G', 'Gu'];
+
 async function main() {
   log('building…');
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
@@ -56,6 +62,8 @@ async function main() {
   const echo = await spawnReady([join(HERE, 'upstream-echo.mjs')], 'echo-upstream');
   const nSdk = await spawnReady([join(HERE, 'null-proxy.mjs'), `http://127.0.0.1:${sdk.port}`], 'null-sdk');
   const nEcho = await spawnReady([join(HERE, 'null-proxy.mjs'), `http://127.0.0.1:${echo.port}`], 'null-echo');
+  const tSdk = await spawnReady([join(HERE, 'tcp-relay.mjs'), `http://127.0.0.1:${sdk.port}`], 'relay-sdk');
+  const tEcho = await spawnReady([join(HERE, 'tcp-relay.mjs'), `http://127.0.0.1:${echo.port}`], 'relay-echo');
 
   const keyDir = mkdtempSync(join(tmpdir(), 'pcl-bench-key-'));
   const keyFile = join(keyDir, 'signing.pem');
@@ -81,8 +89,9 @@ async function main() {
 
   // One session per arm and upstream, opened once.
   const arms = {};
-  for (const [up, { port, pid: upstreamPid }, { port: nport, pid: nPid }] of [['sdk', sdk, nSdk], ['echo', echo, nEcho]]) {
+  for (const [up, { port, pid: upstreamPid }, { port: nport, pid: nPid }, { port: tport, pid: tPid }] of [['sdk', sdk, nSdk, tSdk], ['echo', echo, nEcho, tEcho]]) {
     const d = `http://127.0.0.1:${port}/mcp`;
+    const t = `http://127.0.0.1:${tport}/mcp`;
     const n = `http://127.0.0.1:${nport}/mcp`;
     const g = `${G.base}/mcp/${up}`;
     const gu = `${Gu.base}/mcp/${up}`;
@@ -90,6 +99,7 @@ async function main() {
     const guAuth = { authorization: `Bearer ${guCreds.jwt}` };
     arms[up] = {
       D: { url: d, headers: { 'mcp-session-id': await openSession(d) }, upstreamPid },
+      T: { url: t, headers: { 'mcp-session-id': await openSession(t) }, pid: tPid, upstreamPid },
       N: { url: n, headers: { 'mcp-session-id': await openSession(n) }, pid: nPid, upstreamPid },
       G: { url: g, headers: { ...gAuth, 'mcp-session-id': await openSession(g, gAuth) }, pid: G.pid, upstreamPid },
       Gu: { url: gu, headers: { ...guAuth, 'mcp-session-id': await openSession(gu, guAuth) }, pid: Gu.pid, upstreamPid },
@@ -118,13 +128,13 @@ async function main() {
   // Warm-up
   for (const up of ['sdk', 'echo']) for (const a of Object.values(arms[up])) await cannon(a.url, a.headers, { duration: 1 });
 
-  // Throughput, interleaved D,N,G,Gu then reversed.
+  // Throughput, interleaved D,T,N,G,Gu then reversed.
   if (PHASES.has('throughput')) for (const up of ['sdk', 'echo']) {
-    const rps = { D: [], N: [], G: [], Gu: [] };
-    const cpu = { D: [], N: [], G: [], Gu: [] };
-    const errors = { D: 0, N: 0, G: 0, Gu: 0 };
+    const rps = Object.fromEntries(ARMS.map((a) => [a, []]));
+    const cpu = Object.fromEntries(ARMS.map((a) => [a, []]));
+    const errors = Object.fromEntries(ARMS.map((a) => [a, 0]));
     for (let r = 0; r < ROUNDS; r++) {
-      const order = r % 2 === 0 ? ['D', 'N', 'G', 'Gu'] : ['Gu', 'G', 'N', 'D'];
+      const order = r % 2 === 0 ? ARMS : [...ARMS].reverse();
       for (const arm of order) {
         const a = arms[up][arm];
         const { res, cpu: c } = await measureArm(a);
@@ -140,8 +150,9 @@ async function main() {
       'G/D': { median: median(ratio('G', 'D')), range: range(ratio('G', 'D')) },
       'G/N': { median: median(ratio('G', 'N')), range: range(ratio('G', 'N')) },
       'Gu/D': { median: median(ratio('Gu', 'D')), range: range(ratio('Gu', 'D')) },
-      // the bare hop's own ratio: how much of the budget any Node proxy leaves on this machine
+      // the bare hops' own ratios: how much of the budget any Node proxy (N), or any Node process at all (T), leaves on this machine
       'N/D': { median: median(ratio('N', 'D')), range: range(ratio('N', 'D')) },
+      'T/D': { median: median(ratio('T', 'D')), range: range(ratio('T', 'D')) },
       errors,
     };
     // Median CPU µs per request of each process on each arm's path (hop: null proxy or gateway).
@@ -156,9 +167,9 @@ async function main() {
   // Latency at 1 connection and at a fixed 1,000 req/s, interleaved.
   if (PHASES.has('latency')) for (const up of ['sdk', 'echo']) {
     const lat = {};
-    for (const arm of ['D', 'N', 'G', 'Gu']) lat[arm] = { c1_p50: [], c1_p99: [], r1000_p50: [], r1000_p99: [] };
+    for (const arm of ARMS) lat[arm] = { c1_p50: [], c1_p99: [], r1000_p50: [], r1000_p99: [] };
     for (let r = 0; r < ROUNDS; r++) {
-      const order = r % 2 === 0 ? ['D', 'N', 'G', 'Gu'] : ['Gu', 'G', 'N', 'D'];
+      const order = r % 2 === 0 ? ARMS : [...ARMS].reverse();
       for (const arm of order) {
         const a = arms[up][arm];
         const one = await latencyOneConnection(a.url, a.headers);
@@ -269,7 +280,8 @@ function report(r) {
   const ratio = (up, k) => {
     const x = t[up]?.[k];
     // three decimals for the median: a 0.897 must not read as a missed "0.90"
-    return x ? `${fmt(x.median, 3)} [${x.range.map((v) => fmt(v)).join('–')}]${k === 'G/D' && t[up]['N/D'] ? ` (null proxy N/D ${fmt(t[up]['N/D'].median, 3)})` : ''}` : 'not run';
+    const floors = k === 'G/D' && t[up]['N/D'] ? ` (null proxy N/D ${fmt(t[up]['N/D'].median, 3)}${t[up]['T/D'] ? `, byte relay T/D ${fmt(t[up]['T/D'].median, 3)}` : ''})` : '';
+    return x ? `${fmt(x.median, 3)} [${x.range.map((v) => fmt(v)).join('–')}]${floors}` : 'not run';
   };
   const added = L.echo ? L.echo.G.c1_p50 - L.echo.D.c1_p50 : undefined;
   const lines = [
@@ -282,7 +294,7 @@ function report(r) {
     `| G/N throughput, SDK upstream | ${ratio('sdk', 'G/N')} | >= 0.90 | ${status(t.sdk?.['G/N'].median, (v) => v >= 0.9)} |`,
     `| G/D throughput, SDK upstream | ${ratio('sdk', 'G/D')} | >= 0.85 | ${status(t.sdk?.['G/D'].median, (v) => v >= 0.85)} |`,
     `| G/D throughput, raw echo upstream | ${ratio('echo', 'G/D')} | >= 0.40 | ${status(t.echo?.['G/D'].median, (v) => v >= 0.4)} |`,
-    `| added p50 latency at 1 connection (echo, G − D) | ${fmt(added, 3)} ms (null proxy N − D ${fmt(L.echo ? L.echo.N.c1_p50 - L.echo.D.c1_p50 : undefined, 3)} ms) | <= 0.15 ms | ${status(added, (v) => v <= 0.15)} |`,
+    `| added p50 latency at 1 connection (echo, G − D) | ${fmt(added, 3)} ms (null proxy N − D ${fmt(L.echo ? L.echo.N.c1_p50 - L.echo.D.c1_p50 : undefined, 3)} ms, byte relay T − D ${fmt(L.echo?.T ? L.echo.T.c1_p50 - L.echo.D.c1_p50 : undefined, 3)} ms) | <= 0.15 ms | ${status(added, (v) => v <= 0.15)} |`,
     `| auth cost, cached ES256 JWT | ${fmt(A?.cached_us, 2)} µs | <= 5 µs | ${status(A?.cached_us, (v) => v <= 5)} |`,
     `| auth cost, uncached ES256 JWT (16 in flight) | ${fmt(A?.uncached_concurrent_us, 1)} µs (one at a time: ${fmt(A?.uncached_us, 1)} µs) | <= 100 µs | ${status(A?.uncached_concurrent_us, (v) => v <= 100)} |`,
     `| RSS per open proxied SSE stream | ${fmt(M.sse?.kib_per_stream, 1)} KiB (${M.sse?.streams ?? 0} streams) | <= 30 KiB | ${status(M.sse?.kib_per_stream, (v) => v <= 30)} |`,
@@ -291,7 +303,7 @@ function report(r) {
   ];
   if (t.sdk && t.echo) {
     lines.push('| arm | SDK req/s | echo req/s | gateway CPU µs/req (SDK / echo) |', '|---|---|---|---|');
-    for (const a of ['D', 'N', 'G', 'Gu'])
+    for (const a of ARMS)
       lines.push(`| ${a} | ${fmt(t.sdk.rps[a].median, 0)} | ${fmt(t.echo.rps[a].median, 0)} | ${a.startsWith('G') ? `${fmt(r.cpu.sdk[`${a}_us_per_req`], 0)} / ${fmt(r.cpu.echo[`${a}_us_per_req`], 0)}` : ''} |`);
     lines.push('', `Errors/non-2xx during throughput runs: SDK ${JSON.stringify(t.sdk.errors)}, echo ${JSON.stringify(t.echo.errors)}.`, '');
     // Where each arm's CPU goes: the client (autocannon), the upstream and the hop share the machine's CPUs.
@@ -301,12 +313,12 @@ function report(r) {
       return `${fmt(p.client, 0)} / ${fmt(p.upstream, 0)} / ${p.hop === null ? '–' : fmt(p.hop, 0)} = ${fmt(sum, 0)}`;
     };
     lines.push('| arm | CPU µs/req, SDK: client / upstream / hop = total | echo: client / upstream / hop = total |', '|---|---|---|');
-    for (const a of ['D', 'N', 'G', 'Gu']) lines.push(`| ${a} | ${c('sdk', a)} | ${c('echo', a)} |`);
+    for (const a of ARMS) lines.push(`| ${a} | ${c('sdk', a)} | ${c('echo', a)} |`);
     lines.push('');
   }
   if (L.sdk && L.echo) {
     lines.push('| arm | SDK p50 / p99 @1 conn (ms) | echo p50 / p99 @1 conn (ms) | SDK p50 / p99 @1,000 req/s (ms) | echo p50 / p99 @1,000 req/s (ms) |', '|---|---|---|---|---|');
-    for (const a of ['D', 'N', 'G', 'Gu'])
+    for (const a of ARMS)
       lines.push(`| ${a} | ${fmt(L.sdk[a].c1_p50, 3)} / ${fmt(L.sdk[a].c1_p99, 3)} | ${fmt(L.echo[a].c1_p50, 3)} / ${fmt(L.echo[a].c1_p99, 3)} | ${fmt(L.sdk[a].r1000_p50, 3)} / ${fmt(L.sdk[a].r1000_p99, 3)} | ${fmt(L.echo[a].r1000_p50, 3)} / ${fmt(L.echo[a].r1000_p99, 3)} |`);
     lines.push('');
   }
