@@ -3,7 +3,8 @@
  */
 import { buildApp, type App, type AppDeps } from './app.js';
 import { configWarnings, type Config } from './config/index.js';
-import { createLogger, type Logger } from './http/logger.js';
+import { createLogger, stdoutLogDestination, type Logger } from './http/logger.js';
+import { keepServingWhenStdoutCloses } from './lib/stdout.js';
 import { migrate, openStore } from './store/index.js';
 
 export interface RunningGateway {
@@ -54,7 +55,9 @@ export async function startGateway(config: Config, opts: { logger?: Logger; extr
 
 /** Run until SIGTERM/SIGINT; drain, close, exit 0. */
 export async function runUntilSignal(config: Config): Promise<void> {
-  const logger = createLogger(config.logging.level);
+  const logDestination = stdoutLogDestination();
+  keepServingWhenStdoutCloses([logDestination]);
+  const logger = createLogger(config.logging.level, logDestination);
   for (const w of configWarnings(config)) {
     process.stderr.write(`\n!!! WARNING: ${w}\n\n`);
     logger.warn({ unsafe_config: true }, w);

@@ -1,4 +1,5 @@
 import { uuidv7 } from '../lib/crypto.js';
+import { writeStdout } from '../lib/stdout.js';
 import { nowIso } from '../lib/time.js';
 import { type Logger } from '../http/logger.js';
 import { type Store } from '../store/index.js';
@@ -42,7 +43,7 @@ export class AuditLog implements AuditSink {
     private readonly store: Store,
     private readonly logger: Logger,
     private readonly opts: AuditLogOptions,
-    private readonly stdoutWrite: (line: string) => void = (l) => process.stdout.write(l),
+    private readonly stdoutWrite: (line: string) => void = writeStdout,
   ) {}
 
   start(): void {

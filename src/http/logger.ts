@@ -33,6 +33,19 @@ export function safeUrl(url: string | undefined): string | undefined {
   return q === -1 ? url : url.slice(0, q) + '?[redacted]';
 }
 
+/**
+ * The gateway's log destination: stdout, written synchronously. pino's default
+ * (asynchronous) destination flushes what is pending at process exit with a
+ * synchronous loop that retries every failed write forever, so a closed stdout
+ * (EPIPE) made the process hang on SIGTERM. Written synchronously, a line
+ * either leaves at once or fails at once (and pino then stops writing); nothing
+ * is left to flush at exit. The cost is one write per line, and the hot path
+ * logs nothing below debug (request logging is off).
+ */
+export function stdoutLogDestination(): pino.DestinationStream & NodeJS.EventEmitter {
+  return pino.destination({ dest: 1, sync: true });
+}
+
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   const opts: LoggerOptions = {
     level,
