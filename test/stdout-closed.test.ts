@@ -84,6 +84,26 @@ describe('a closed stdout', () => {
     expect(await stopWithin10s(gw)).toBe(0);
   });
 
+  it('stdout and stderr closed together (`serve 2>&1 | head`): the gateway keeps serving and stops on SIGTERM', async () => {
+    const { gw, dir } = await serve(true);
+    expect((await login(gw, 'before@example.com')).status).toBe(401);
+    gw.child.stdout!.destroy();
+    gw.child.stderr!.destroy();
+    for (let i = 0; i < 3; i++) {
+      expect((await login(gw, `after-${i}@example.com`)).status).toBe(401);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    expect(gw.child.exitCode).toBeNull();
+    expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+    const db = new Database(join(dir, 'db.sqlite'), { readonly: true });
+    try {
+      expect((db.prepare("SELECT count(*) AS n FROM audit_events WHERE action = 'auth.login_failed'").get() as { n: number }).n).toBe(4);
+    } finally {
+      db.close();
+    }
+    expect(await stopWithin10s(gw)).toBe(0);
+  });
+
   it('logs only: SIGTERM still stops the gateway (no endless flush to the dead pipe)', async () => {
     const { gw } = await serve(false);
     expect((await login(gw, 'someone@example.com')).status).toBe(401);

@@ -18,6 +18,9 @@ export function keepServingWhenStdoutCloses(
   stream: NodeJS.WriteStream = process.stdout,
   warn: (line: string) => void = (l) => process.stderr.write(l),
 ): void {
+  // stderr may be the same closed pipe (`portcullis serve 2>&1 | head`): then there is nowhere left to
+  // report to, and its EPIPE must not end the process either.
+  if (stream === process.stdout) process.stderr.on('error', () => {});
   let warned = false;
   const report = (err: NodeJS.ErrnoException) => {
     if (warned) return;
