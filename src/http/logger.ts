@@ -46,7 +46,8 @@ export function stdoutLogDestination(): pino.DestinationStream & NodeJS.EventEmi
   return pino.destination({ dest: 1, sync: true });
 }
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+/** A logger writing to `destination`, by default stdout through stdoutLogDestination (never pino's asynchronous default). */
+export function createLogger(level: string, destination: pino.DestinationStream = stdoutLogDestination()): Logger {
   const opts: LoggerOptions = {
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
@@ -56,7 +57,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       err: pino.stdSerializers.err,
     },
   };
-  return destination ? pino(opts, destination) : pino(opts);
+  return pino(opts, destination);
 }
 
 export type { Logger };
