@@ -1,4 +1,3 @@
-import { errors as joseErrors } from 'jose';
 import { type Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { LruCache } from '../lib/lru.js';
@@ -6,7 +5,7 @@ import { now } from '../lib/time.js';
 import { invalidToken, principalDisabled, tokenExpired, unauthenticated } from './errors.js';
 import { type IdentityCache } from './identity-cache.js';
 import { isScope, type Principal, type Scope } from './principal.js';
-import { type Signer } from './signing.js';
+import { OwnTokenError, type Signer } from './signing.js';
 import { API_TOKEN_PREFIX, hashApiToken } from './api-token-format.js';
 
 /** What the HTTP layer hands over: raw credential material, nothing framework-specific. */
@@ -143,7 +142,7 @@ export class Authenticator {
     try {
       ({ payload } = await this.signer.verify(token, { issuer: this.issuer, audience: this.audience, nowMs: now() }));
     } catch (e) {
-      if (e instanceof joseErrors.JWTExpired) throw tokenExpired();
+      if (e instanceof OwnTokenError && e.reason === 'expired') throw tokenExpired();
       throw invalidToken('The access token is invalid', e);
     }
     const pct = payload.pct === 'sa' ? 'sa' : payload.pct === 'user' ? 'user' : null;
