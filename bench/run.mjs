@@ -330,7 +330,7 @@ function report(r) {
   if (M.rss_rounds_kib) lines.push(`Leak check (after a warm-up round; memory after a full GC), G RSS after each round (KiB): ${M.rss_rounds_kib.join(', ')}; V8 heap (KiB): ${M.heap_rounds_kib?.join(', ')} (${fmt((M.heap_growth ?? NaN) * 100, 1)} %).`);
   if (A)
     lines.push(
-      `Auth micro (in-process, ${A.iterations} iterations): cached ${fmt(A.cached_us, 2)} µs (16 in flight ${fmt(A.cached_concurrent_us, 2)}), uncached ES256 ${fmt(A.uncached_us, 1)} µs one at a time / ${fmt(A.uncached_concurrent_us, 1)} µs at 16 in flight (jose verifies through WebCrypto on the libuv pool), API token cached ${fmt(A.api_token_cached_us, 2)} µs.`,
+      `Auth micro (in-process, ${A.iterations} iterations): cached ${fmt(A.cached_us, 2)} µs (16 in flight ${fmt(A.cached_concurrent_us, 2)}), uncached ES256 ${fmt(A.uncached_us, 1)} µs one at a time / ${fmt(A.uncached_concurrent_us, 1)} µs at 16 in flight (own tokens: node:crypto verifies on the libuv pool), API token cached ${fmt(A.api_token_cached_us, 2)} µs.`,
     );
   process.stdout.write(lines.join('\n') + '\n');
 }
