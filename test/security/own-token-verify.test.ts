@@ -3,15 +3,17 @@
  * exact protected header, node:crypto signature check, then claims. These
  * tests hold it to jose's jwtVerify, run with the options the gateway used
  * before, on valid and tampered tokens for every signing algorithm (a
- * differential test), and check each refusal on its own.
+ * differential test), check each refusal on its own, and at the HTTP
+ * surfaces check status, code, challenge and that nothing reached the upstream.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompactSign, SignJWT, errors as joseErrors, importPKCS8, jwtVerify, type JWTPayload } from 'jose';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOCK_TOLERANCE_S, OwnTokenError, Signer } from '../../src/auth/signing.js';
+import { expectAccepted, expectRefused, startGuardedApp, type Guarded } from '../helpers/external-auth.js';
 
 const ISS = 'https://gw.example';
 const AUD = 'https://gw.example';
@@ -190,3 +192,47 @@ for (const { alg, args } of ALGS) {
     });
   });
 }
+
+describe('own access tokens at the HTTP surfaces (management API and /mcp)', () => {
+  let g: Guarded & { close(): Promise<void> };
+  let userId: string;
+  let token: string;
+  beforeAll(async () => {
+    g = await startGuardedApp();
+    const r = await g.t.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { email: 'own-token@example.com', password: 'correct horse battery' } });
+    expect(r.statusCode).toBe(201);
+    ({ token } = r.json());
+    userId = r.json().user.id;
+  });
+  afterAll(async () => g.close());
+
+  const issue = (nowMs: number, ttlMs = 600_000) => {
+    const { signer, auth } = g.t.app.services;
+    return signer.sign({ pct: 'user' }, { issuer: auth.tokenIssuer, audience: auth.tokenAudience, subject: userId, jti: `j-${nowMs}`, ttlMs, nowMs });
+  };
+
+  it('control: the login token and a freshly issued one are accepted', async () => {
+    expect((await expectAccepted(g.t, token)).id).toBe(userId);
+    expect((await expectAccepted(g.t, await issue(Date.now()))).id).toBe(userId);
+  });
+
+  it('an expired own token is refused with token_expired, and nothing reaches the upstream', async () => {
+    await expectRefused(g, await issue(Date.now() - 3_600_000, 60_000), 'token_expired');
+  });
+
+  it('a tampered payload or signature is refused with invalid_token, and nothing reaches the upstream', async () => {
+    const [h, p, sig] = token.split('.');
+    const claimsNow = JSON.parse(Buffer.from(p, 'base64url').toString());
+    const forged = Buffer.from(JSON.stringify({ ...claimsNow, scope_list: ['admin'], exp: claimsNow.exp + 86_400 })).toString('base64url');
+    await expectRefused(g, `${h}.${forged}.${sig}`);
+    await expectRefused(g, flipSignature(token));
+  });
+
+  it("a token under the gateway's exact header but signed with another key is refused", async () => {
+    const { signer, auth } = g.t.app.services;
+    const payload = { iss: auth.tokenIssuer, aud: auth.tokenAudience, sub: userId, jti: 'forged', pct: 'user', iat: nowSec(), exp: nowSec() + 600 };
+    const forged = await new SignJWT(payload).setProtectedHeader({ alg: signer.algorithm, typ: 'at+jwt', kid: signer.kid }).sign(new Uint8Array(32).fill(9));
+    expect(forged.startsWith(signer.headerPrefix)).toBe(true);
+    await expectRefused(g, forged);
+  });
+});
