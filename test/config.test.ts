@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -360,7 +361,7 @@ describe('config: relative paths', () => {
     const sub = mkdtempSync(join(dir, 'sub-'));
     const f = join(sub, 'portcullis.yaml');
     mkdirSync(join(sub, 'keys'));
-    writeFileSync(join(sub, 'keys', 'signing.pem'), 'not read by the loader');
+    writeFileSync(join(sub, 'keys', 'signing.pem'), generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ format: 'pem', type: 'pkcs8' }));
     writeFileSync(
       f,
       [
@@ -387,6 +388,23 @@ describe('config: relative paths', () => {
     expect(problemsOf(() => fromYaml('auth:\n  signing:\n    algorithm: ES256\n    private_key_file: nope/signing.pem\n'))).toEqual([
       `auth.signing.private_key_file: file not found: ${join(dir, 'nope', 'signing.pem')}`,
     ]);
+  });
+
+  it('the signing key must parse, fit the algorithm, and be large enough', () => {
+    const pem = (k: ReturnType<typeof generateKeyPairSync>['privateKey']) => k.export({ format: 'pem', type: 'pkcs8' }) as string;
+    writeFileSync(join(dir, 'p256.pem'), pem(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey));
+    writeFileSync(join(dir, 'p384.pem'), pem(generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey));
+    writeFileSync(join(dir, 'rsa1024.pem'), pem(generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey));
+    writeFileSync(join(dir, 'rsa2048.pem'), pem(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey));
+    writeFileSync(join(dir, 'public.pem'), generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'pem', type: 'spki' }));
+    const signing = (alg: string, file: string) => `auth:\n  signing:\n    algorithm: ${alg}\n    private_key_file: ${file}\n`;
+    expect(fromYaml(signing('ES256', 'p256.pem')).auth.signing?.algorithm).toBe('ES256');
+    expect(fromYaml(signing('RS256', 'rsa2048.pem')).auth.signing?.algorithm).toBe('RS256');
+    expect(fromYaml(signing('PS256', 'rsa2048.pem')).auth.signing?.algorithm).toBe('PS256');
+    expect(problemsOf(() => fromYaml(signing('ES256', 'p384.pem')))).toEqual(['auth.signing.private_key_file: ES256 does not fit the ec (secp384r1) key']);
+    expect(problemsOf(() => fromYaml(signing('EdDSA', 'p256.pem')))).toEqual(['auth.signing.private_key_file: EdDSA does not fit the ec (prime256v1) key']);
+    expect(problemsOf(() => fromYaml(signing('RS256', 'rsa1024.pem')))).toEqual(['auth.signing.private_key_file: RS256 needs an RSA key of at least 2048 bits, this one has 1024']);
+    expect(problemsOf(() => fromYaml(signing('ES256', 'public.pem')))).toEqual([`auth.signing.private_key_file: not an unencrypted PEM private key: ${join(dir, 'public.pem')}`]);
   });
 
   it('absolute paths and sqlite::memory: are kept', () => {

@@ -2,7 +2,7 @@
  * The one place that reads `process.env` and the config file. Everything else
  * receives the frozen `Config` this returns.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -223,6 +223,16 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (s.private_key_file) {
       s.private_key_file = resolvePath(configDir, s.private_key_file);
       if (!existsSync(s.private_key_file)) problems.push(`auth.signing.private_key_file: file not found: ${s.private_key_file}`);
+      else if (s.algorithm !== 'HS256') {
+        let key: KeyObject | null = null;
+        try {
+          key = createPrivateKey(readFileSync(s.private_key_file, 'utf8'));
+        } catch {
+          problems.push(`auth.signing.private_key_file: not an unencrypted PEM private key: ${s.private_key_file}`);
+        }
+        const problem = key && keyProblem(s.algorithm, key);
+        if (problem) problems.push(`auth.signing.private_key_file: ${problem}`);
+      }
     }
   }
   if (cfg.storage.url.startsWith('sqlite:')) {
@@ -305,17 +315,31 @@ function checkJwtKeys(p: JwtProviderDef, where: string, problems: string[]): voi
       problems.push(`${where}.public_key_file: not a PEM public key, X.509 certificate or public JWK: ${p.public_key_file}`);
       return;
     }
-    const kind = key.asymmetricKeyType;
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    const fits: Record<string, boolean> = {
-      RS: kind === 'rsa', PS: kind === 'rsa' || kind === 'rsa-pss',
-      ES256: curve === 'prime256v1', ES384: curve === 'secp384r1', ES512: curve === 'secp521r1',
-      EdDSA: kind === 'ed25519' || kind === 'ed448',
-    };
     for (const a of asym) {
-      if (!(fits[a] ?? fits[a.slice(0, 2)])) problems.push(`${where}.algorithms: ${a} does not fit the ${kind}${curve ? ` (${curve})` : ''} key in public_key_file`);
+      const problem = keyProblem(a, key);
+      if (problem) problems.push(`${where}.algorithms: ${problem} in public_key_file`);
     }
   }
+}
+
+/**
+ * Why an asymmetric key cannot serve a JWS algorithm (null when it can): the
+ * key type or curve must fit, and RSA keys need 2048 bits, jose's minimum for
+ * signing and verifying alike (a smaller signing key would pass start-up and
+ * fail every token issued).
+ */
+function keyProblem(alg: string, key: KeyObject): string | null {
+  const kind = key.asymmetricKeyType;
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  const fits: Record<string, boolean> = {
+    RS: kind === 'rsa', PS: kind === 'rsa' || kind === 'rsa-pss',
+    ES256: curve === 'prime256v1', ES384: curve === 'secp384r1', ES512: curve === 'secp521r1',
+    EdDSA: kind === 'ed25519' || kind === 'ed448',
+  };
+  if (!(fits[alg] ?? fits[alg.slice(0, 2)])) return `${alg} does not fit the ${kind}${curve ? ` (${curve})` : ''} key`;
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  if (bits !== undefined && bits < 2048) return `${alg} needs an RSA key of at least 2048 bits, this one has ${bits}`;
+  return null;
 }
 
 function resolvePath(base: string, p: string): string {
