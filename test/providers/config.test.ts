@@ -66,6 +66,8 @@ describe('auth.providers load-time checks', () => {
     expect(problems([jwt({ algorithms: ['ES256'], public_key_file: 'missing.pem' })], {}, dir).join()).toMatch(/public_key_file: file not found/);
     expect(problems([jwt({ algorithms: ['ES256'], public_key_file: 'garbage.pem' })], {}, dir).join()).toMatch(/public_key_file: not a PEM public key/);
     expect(problems([jwt({ algorithms: ['RS256'], public_key_file: 'ec.pem' })], {}, dir).join()).toMatch(/RS256 does not fit the ec/);
+    writeFileSync(join(dir, 'rsa1024.pem'), generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'pem', type: 'spki' }));
+    expect(problems([jwt({ algorithms: ['RS256'], public_key_file: 'rsa1024.pem' })], {}, dir).join()).toMatch(/RS256 needs an RSA key of at least 2048 bits, this one has 1024 in public_key_file/);
   });
 
   it('introspection client credentials come from env only', () => {
