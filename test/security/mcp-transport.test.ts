@@ -5,13 +5,43 @@
  * and what (if anything) reached the upstream.
  */
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHttpUpstream, startRawUpstream, type FixtureUpstream } from '../fixtures/mcp-upstreams.js';
 import { makeToken, makeUser, rawInitialize, rpc, startMcpGateway, type McpGateway } from '../helpers/mcp.js';
 
 const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } };
+
+/**
+ * One raw HTTP/1.1 exchange: `parts` are written with a pause between them
+ * (a body trickling in after its headers); resolves with the status and body
+ * of the first response (the gateway answers with Content-Length).
+ */
+function rawExchange(url: string, parts: string[], pauseMs = 50): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let raw = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      raw += d;
+      const head = raw.indexOf('\r\n\r\n');
+      const len = /\r\ncontent-length: *(\d+)/i.exec(raw);
+      if (head !== -1 && len && Buffer.byteLength(raw.slice(head + 4)) >= Number(len[1])) {
+        socket.destroy();
+        resolve({ status: Number(raw.slice(9, 12)), body: raw.slice(head + 4) });
+      }
+    });
+    socket.once('error', reject);
+    socket.once('connect', async () => {
+      for (const [i, part] of parts.entries()) {
+        if (i > 0) await new Promise((r) => setTimeout(r, pauseMs));
+        socket.write(part);
+      }
+    });
+  });
+}
 
 async function closedPort(): Promise<number> {
   const s = createServer();
@@ -168,6 +198,33 @@ describe('security: MCP transport defences', () => {
     expect(r.status).toBe(413);
     expect(r.json().error.data.code).toBe('payload_too_large');
     expect(up.seen).toEqual([]);
+  });
+
+  const head = (extra: string) =>
+    `POST /mcp/demo HTTP/1.1\r\nHost: gateway.test\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n${extra}\r\n`;
+  const chunked = (body: string) => `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+
+  it('a chunked body over server.body_limit (no Content-Length) gets 413 and is not forwarded, whether it arrives whole or in parts', async () => {
+    const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x'.repeat(10_000) } } });
+    const whole = await rawExchange(gw.url, [head('Transfer-Encoding: chunked\r\n') + chunked(big)]);
+    expect(whole.status).toBe(413);
+    expect(JSON.parse(whole.body).error.data.code).toBe('payload_too_large');
+    const parts = await rawExchange(gw.url, [head('Transfer-Encoding: chunked\r\n'), chunked(big).slice(0, 5_000), chunked(big).slice(5_000)]);
+    expect(parts.status).toBe(413);
+    expect(JSON.parse(parts.body).error.data.code).toBe('payload_too_large');
+    expect(up.seen).toEqual([]);
+  });
+
+  it('a body is forwarded exactly, whether it arrived with its headers or trickled in after them', async () => {
+    const body = JSON.stringify(INIT);
+    const whole = await rawExchange(gw.url, [head(`Content-Length: ${Buffer.byteLength(body)}\r\n`) + body]);
+    expect(whole.status).toBe(200);
+    const trickled = await rawExchange(gw.url, [head(`Content-Length: ${Buffer.byteLength(body)}\r\n`), body.slice(0, 10), body.slice(10, 40), body.slice(40)]);
+    expect(trickled.status).toBe(200);
+    const split = await rawExchange(gw.url, [head('Transfer-Encoding: chunked\r\n'), chunked(body).slice(0, 30), chunked(body).slice(30)]);
+    expect(split.status).toBe(200);
+    for (const r of [whole, trickled, split]) expect(JSON.parse(r.body).result.serverInfo).toBeTruthy();
+    expect(up.seen.map((s) => s.body)).toEqual([INIT, INIT, INIT]);
   });
 
   it('invalid JSON gets 400 with JSON-RPC -32700; not forwarded', async () => {
