@@ -405,6 +405,8 @@ describe('config: relative paths', () => {
     expect(problemsOf(() => fromYaml(signing('EdDSA', 'p256.pem')))).toEqual(['auth.signing.private_key_file: EdDSA does not fit the ec (prime256v1) key']);
     expect(problemsOf(() => fromYaml(signing('RS256', 'rsa1024.pem')))).toEqual(['auth.signing.private_key_file: RS256 needs an RSA key of at least 2048 bits, this one has 1024']);
     expect(problemsOf(() => fromYaml(signing('ES256', 'public.pem')))).toEqual([`auth.signing.private_key_file: not an unencrypted PEM private key: ${join(dir, 'public.pem')}`]);
+    mkdirSync(join(dir, 'a-directory.pem'));
+    expect(problemsOf(() => fromYaml(signing('ES256', 'a-directory.pem')))).toEqual([`auth.signing.private_key_file: cannot be read (EISDIR): ${join(dir, 'a-directory.pem')}`]);
   });
 
   it('absolute paths and sqlite::memory: are kept', () => {

@@ -225,10 +225,18 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       if (!existsSync(s.private_key_file)) problems.push(`auth.signing.private_key_file: file not found: ${s.private_key_file}`);
       else if (s.algorithm !== 'HS256') {
         let key: KeyObject | null = null;
+        let text: string | null = null;
         try {
-          key = createPrivateKey(readFileSync(s.private_key_file, 'utf8'));
-        } catch {
-          problems.push(`auth.signing.private_key_file: not an unencrypted PEM private key: ${s.private_key_file}`);
+          text = readFileSync(s.private_key_file, 'utf8');
+        } catch (e) {
+          problems.push(`auth.signing.private_key_file: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}): ${s.private_key_file}`);
+        }
+        if (text !== null) {
+          try {
+            key = createPrivateKey(text);
+          } catch {
+            problems.push(`auth.signing.private_key_file: not an unencrypted PEM private key: ${s.private_key_file}`);
+          }
         }
         const problem = key && keyProblem(s.algorithm, key);
         if (problem) problems.push(`auth.signing.private_key_file: ${problem}`);
