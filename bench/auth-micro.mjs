@@ -1,7 +1,7 @@
 // In-process authentication cost: µs per Authenticator.authenticate() call for
 // an ES256 access JWT with the verified-token cache warm and disabled, and for
 // an API token with the cache warm; one call at a time and 16 in flight. Prints JSON. Usage: node bench/auth-micro.mjs <es256-key.pem>
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp } from '../dist/app.js';
@@ -21,7 +21,7 @@ async function makeApp(cacheSize) {
   const app = await buildApp({ config, store });
   const reg = (await app.http.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { email: 'micro@bench.local', password: 'bench-password-1' } })).json();
   const tok = await app.http.inject({ method: 'POST', url: '/api/v1/auth/tokens', headers: { authorization: `Bearer ${reg.token}` }, payload: { name: 'micro' } });
-  return { app, store, jwt: reg.token, apiToken: tok.statusCode === 201 ? tok.json().token : null };
+  return { app, store, dir, jwt: reg.token, apiToken: tok.statusCode === 201 ? tok.json().token : null };
 }
 
 /** µs per call, one call at a time: the median of 5 runs (after a warm-up). */
@@ -57,5 +57,6 @@ const api_token_cached_us = warm.apiToken ? await timeIt(() => warm.app.services
 for (const a of [warm, cold]) {
   await a.app.close();
   await a.store.close();
+  rmSync(a.dir, { recursive: true, force: true });
 }
 process.stdout.write(JSON.stringify({ iterations: ITER, cached_us, cached_concurrent_us, uncached_us, uncached_concurrent_us, api_token_cached_us }) + '\n');

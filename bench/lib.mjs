@@ -2,7 +2,7 @@
 // CPU and memory readings. Used by bench/run.mjs (the full benchmark) and
 // bench/compare.mjs (two gateway builds side by side).
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -43,6 +43,15 @@ export const GATEWAY_NODE_ARGS = (() => {
   return argv.slice(node + 1, bin);
 })();
 export const children = [];
+/** Temporary directories of this run (gateway configs and SQLite stores: ~200 MB each after a full run), removed at the end. */
+const tempDirs = [];
+
+/** A temporary directory that runMain removes when the run ends. */
+export function tempDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
 
 export function log(...a) {
   process.stderr.write(a.join(' ') + '\n');
@@ -89,7 +98,7 @@ export function spawnReady(args, name, env = {}) {
  * `nodeArgs`: more Node options for the gateway process (e.g. `--cpu-prof`, which NODE_OPTIONS does not accept).
  */
 export async function startGateway(name, config, { inspect = false, root = ROOT, nodeArgs: extra = [] } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), `pcl-bench-${name}-`));
+  const dir = tempDir(`pcl-bench-${name}-`);
   const port = await freePort();
   const file = join(dir, 'portcullis.yaml');
   writeFileSync(file, JSON.stringify({ ...config, server: { host: '127.0.0.1', port }, storage: { url: `sqlite:${join(dir, 'db.sqlite')}` }, logging: { level: 'warn' } }));
@@ -323,12 +332,16 @@ export async function checkEcho(arm, name) {
   if (r.statusCode !== 200 || !text.includes('hello portcullis')) throw new Error(`${name}: echo failed: ${r.statusCode} ${text}`);
 }
 
-/** Run a harness entry point; child processes are stopped whatever happens. */
+/** Run a harness entry point; child processes are stopped and temporary directories removed whatever happens. */
 export async function runMain(main) {
   try {
     await main();
   } finally {
+    const exited = children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once('exit', r)));
     for (const c of children) c.kill('SIGTERM');
+    // gateways flush their audit on SIGTERM: let them finish before their stores go
+    await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 10_000))]);
+    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
   }
   process.exit(0);
 }

@@ -12,9 +12,8 @@
 // BENCH_PHASES (throughput,latency,memory,auth), BENCH_GATEWAY_NODE_ARGS (the
 // gateway's Node flags; default: those of the Docker image's ENTRYPOINT).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import {
@@ -46,6 +45,7 @@ import {
   settledMemory,
   spawnReady,
   startGateway,
+  tempDir,
 } from './lib.mjs';
 
 /**
@@ -65,7 +65,7 @@ async function main() {
   const tSdk = await spawnReady([join(HERE, 'tcp-relay.mjs'), `http://127.0.0.1:${sdk.port}`], 'relay-sdk');
   const tEcho = await spawnReady([join(HERE, 'tcp-relay.mjs'), `http://127.0.0.1:${echo.port}`], 'relay-echo');
 
-  const keyDir = mkdtempSync(join(tmpdir(), 'pcl-bench-key-'));
+  const keyDir = tempDir('pcl-bench-key-');
   const keyFile = join(keyDir, 'signing.pem');
   execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyFile], { stdio: 'ignore' });
 

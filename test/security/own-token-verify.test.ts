@@ -7,7 +7,7 @@
  * surfaces check status, code, challenge and that nothing reached the upstream.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompactSign, SignJWT, errors as joseErrors, importPKCS8, jwtVerify, type JWTPayload } from 'jose';
@@ -20,6 +20,7 @@ const AUD = 'https://gw.example';
 const nowSec = () => Math.floor(Date.now() / 1000);
 
 const dir = mkdtempSync(join(tmpdir(), 'pcl-own-token-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function keyFile(name: string, args: string[]): string {
   const f = join(dir, `${name}.pem`);
   execFileSync('openssl', ['genpkey', ...args, '-out', f], { stdio: 'ignore' });
