@@ -5,7 +5,7 @@ import { now } from '../lib/time.js';
 import { invalidToken, principalDisabled, tokenExpired, unauthenticated } from './errors.js';
 import { type IdentityCache } from './identity-cache.js';
 import { isScope, type Principal, type Scope } from './principal.js';
-import { OwnTokenError, type Signer } from './signing.js';
+import { OwnTokenError, type OwnTokenClaims, type Signer } from './signing.js';
 import { API_TOKEN_PREFIX, hashApiToken } from './api-token-format.js';
 
 /** What the HTTP layer hands over: raw credential material, nothing framework-specific. */
@@ -138,7 +138,7 @@ export class Authenticator {
   }
 
   private async fromOwnJwt(token: string, key: string): Promise<Principal> {
-    let payload: Record<string, unknown>;
+    let payload: OwnTokenClaims;
     try {
       ({ payload } = await this.signer.verify(token, { issuer: this.issuer, audience: this.audience, nowMs: now() }));
     } catch (e) {
@@ -146,7 +146,7 @@ export class Authenticator {
       throw invalidToken('The access token is invalid', e);
     }
     const pct = payload.pct === 'sa' ? 'sa' : payload.pct === 'user' ? 'user' : null;
-    if (!pct || typeof payload.sub !== 'string' || typeof payload.jti !== 'string') throw invalidToken();
+    if (!pct) throw invalidToken();
     const scopes = Array.isArray(payload.scope_list) ? (payload.scope_list as unknown[]).filter((s): s is Scope => typeof s === 'string' && isScope(s)) : null;
     const entry: CachedAccess = {
       sub: payload.sub,
@@ -154,7 +154,7 @@ export class Authenticator {
       jti: payload.jti,
       sid: typeof payload.sid === 'string' ? payload.sid : null,
       scopes,
-      exp: payload.exp as number,
+      exp: payload.exp,
     };
     this.verified.set(key, entry, entry.exp * 1000);
     return this.principalFromAccess(entry);

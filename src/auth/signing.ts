@@ -25,6 +25,9 @@ export class OwnTokenError extends Error {
 /** Seconds of clock skew allowed on exp and nbf (between replicas, or a replica and its clients). */
 export const CLOCK_TOLERANCE_S = 5;
 
+/** The claims of a verified own token: the required ones typed, the rest as issued. */
+export type OwnTokenClaims = Record<string, unknown> & { sub: string; jti: string; iat: number; exp: number };
+
 /** A signature check over the signing input (`header.payload`, ASCII). */
 type SignatureCheck = (input: Buffer, signature: Buffer) => boolean | Promise<boolean>;
 
@@ -128,7 +131,7 @@ export class Signer {
    * signature, then the claims (`iss`, `aud`, required `exp`/`iat`/`sub`/`jti`,
    * `exp` and `nbf` within CLOCK_TOLERANCE_S). Rejects with OwnTokenError.
    */
-  async verify(token: string, opts: { issuer: string; audience: string; nowMs: number }): Promise<{ payload: Record<string, unknown> }> {
+  async verify(token: string, opts: { issuer: string; audience: string; nowMs: number }): Promise<{ payload: OwnTokenClaims }> {
     const start = this.headerPrefix.length;
     if (!token.startsWith(this.headerPrefix)) throw invalid('The token was not issued by this gateway');
     const dot = token.indexOf('.', start);
@@ -160,7 +163,7 @@ export class Signer {
     const now = Math.floor(opts.nowMs / 1000);
     if (c.nbf !== undefined && (typeof c.nbf !== 'number' || c.nbf > now + CLOCK_TOLERANCE_S)) throw invalid('The token is not yet valid');
     if (c.exp <= now - CLOCK_TOLERANCE_S) throw new OwnTokenError('expired', 'The token has expired');
-    return { payload: c };
+    return { payload: c as OwnTokenClaims };
   }
 
   jwks(): { keys: JWK[] } {

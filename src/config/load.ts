@@ -223,24 +223,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (s.private_key_file) {
       s.private_key_file = resolvePath(configDir, s.private_key_file);
       if (!existsSync(s.private_key_file)) problems.push(`auth.signing.private_key_file: file not found: ${s.private_key_file}`);
-      else if (s.algorithm !== 'HS256') {
-        let key: KeyObject | null = null;
-        let text: string | null = null;
-        try {
-          text = readFileSync(s.private_key_file, 'utf8');
-        } catch (e) {
-          problems.push(`auth.signing.private_key_file: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}): ${s.private_key_file}`);
-        }
-        if (text !== null) {
-          try {
-            key = createPrivateKey(text);
-          } catch {
-            problems.push(`auth.signing.private_key_file: not an unencrypted PEM private key: ${s.private_key_file}`);
-          }
-        }
-        const problem = key && keyProblem(s.algorithm, key);
-        if (problem) problems.push(`auth.signing.private_key_file: ${problem}`);
-      }
+      else if (s.algorithm !== 'HS256') checkSigningKey(s.private_key_file, s.algorithm, problems);
     }
   }
   if (cfg.storage.url.startsWith('sqlite:')) {
@@ -328,6 +311,27 @@ function checkJwtKeys(p: JwtProviderDef, where: string, problems: string[]): voi
       if (problem) problems.push(`${where}.algorithms: ${problem} in public_key_file`);
     }
   }
+}
+
+/** The signing key file (it exists) must be readable, an unencrypted PEM private key, and fit `alg`. */
+function checkSigningKey(file: string, alg: string, problems: string[]): void {
+  const where = 'auth.signing.private_key_file';
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    problems.push(`${where}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}): ${file}`);
+    return;
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(text);
+  } catch {
+    problems.push(`${where}: not an unencrypted PEM private key: ${file}`);
+    return;
+  }
+  const problem = keyProblem(alg, key);
+  if (problem) problems.push(`${where}: ${problem}`);
 }
 
 /**

@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CompactSign, SignJWT, errors as joseErrors, importPKCS8, jwtVerify, type JWTPayload } from 'jose';
+import { CompactSign, SignJWT, errors as joseErrors, importJWK, importPKCS8, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOCK_TOLERANCE_S, OwnTokenError, Signer } from '../../src/auth/signing.js';
 import { expectAccepted, expectRefused, startGuardedApp, type Guarded } from '../helpers/external-auth.js';
@@ -59,7 +59,6 @@ async function fixture(alg: string, args?: string[]): Promise<Fixture> {
   const signer = await Signer.create({ algorithm: alg, private_key_file: file }, async () => {
     throw new Error('no secret for asymmetric keys');
   });
-  const { importJWK } = await import('jose');
   return {
     signer,
     privateKey: (await importPKCS8(readFileSync(file, 'utf8'), alg)) as CryptoKey,
