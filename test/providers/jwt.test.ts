@@ -132,7 +132,9 @@ describe('jwt providers', () => {
     setClock(() => (exp + 30) * 1000); // 30 s past exp, inside the 60 s default skew
     expect((await me(token)).statusCode).toBe(200);
     setClock(() => (exp - 20 - 50) * 1000); // 50 s before nbf, inside skew
-    const fresh = signToken(kcKey, { iss: kcIss, aud: 'portcullis', sub: 'skew2', azp: 'x', exp, nbf: exp - 20 });
+    // iat pinned to the frozen clock: left at the real time it lies exactly one skew (60 s) ahead,
+    // and a second boundary crossed between \`base\` and signing made it 61 s (a flaky refusal)
+    const fresh = signToken(kcKey, { iss: kcIss, aud: 'portcullis', sub: 'skew2', azp: 'x', iat: exp - 20 - 50, exp, nbf: exp - 20 });
     expect((await me(fresh)).statusCode).toBe(200);
   });
 
