@@ -140,8 +140,13 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       const bus = new LocalBus();
       const svc = await CredentialService.create(config(), store, bus, silent);
       await svc.put('u-2', 'demo', { 'X-Key': 'one' });
+      // The synchronous read knows nothing until headersFor has loaded the entry ("none" included).
+      expect(svc.cachedHeadersFor('u-2', 'demo')).toBeUndefined();
+      expect(svc.cachedHeadersFor('u-3', 'demo')).toBeUndefined();
       expect(await svc.headersFor('u-2', 'demo')).toEqual({ 'X-Key': 'one' });
       expect(await svc.headersFor('u-3', 'demo')).toBeUndefined();
+      expect(svc.cachedHeadersFor('u-2', 'demo')).toEqual({ 'X-Key': 'one' });
+      expect(svc.cachedHeadersFor('u-3', 'demo')).toBeNull();
       // Change the rows behind the cache's back: a warm cache does not see it (no DB read) ...
       const other = await CredentialService.create(config(), store, new LocalBus(), silent);
       await other.put('u-2', 'demo', { 'X-Key': 'two' });
@@ -150,6 +155,8 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       expect(await svc.headersFor('u-3', 'demo')).toBeUndefined();
       // ... until the invalidation arrives (from another replica, via the bus).
       bus.publish({ kind: 'credentials', principal: 'u-2', server: 'demo' });
+      expect(svc.cachedHeadersFor('u-2', 'demo')).toBeUndefined();
+      expect(svc.cachedHeadersFor('u-3', 'demo')).toBeNull();
       expect(await svc.headersFor('u-2', 'demo')).toEqual({ 'X-Key': 'two' });
       expect(await svc.headersFor('u-3', 'demo')).toBeUndefined();
       bus.publish({ kind: 'flush' });

@@ -6,6 +6,7 @@ import { invalidToken, principalDisabled, tokenExpired, unauthenticated } from '
 import { type IdentityCache } from './identity-cache.js';
 import { isScope, type Principal, type Scope } from './principal.js';
 import { OwnTokenError, type OwnTokenClaims, type Signer } from './signing.js';
+import { type ApiTokenRecord, type UserRecord } from '../store/index.js';
 import { API_TOKEN_PREFIX, hashApiToken } from './api-token-format.js';
 
 /** What the HTTP layer hands over: raw credential material, nothing framework-specific. */
@@ -84,8 +85,13 @@ export class Authenticator {
     this.serviceAccounts = s;
   }
 
-  /** Resolve the caller. Throws GatewayError (400/401) when it cannot. */
-  async authenticate(input: CredentialInput): Promise<Principal> {
+  /**
+   * Resolve the caller. Throws (or rejects with) GatewayError (400/401) when it
+   * cannot. A credential whose verification and records are all in memory is
+   * answered synchronously (no promise per request); anything that must read
+   * the store or verify a signature returns a promise.
+   */
+  authenticate(input: CredentialInput): Principal | Promise<Principal> {
     if (input.authorization.length > 1) throw new GatewayError('duplicate_authorization', { detail: 'Send exactly one Authorization header' });
     if (input.queryCredential) throw new GatewayError('credentials_in_query', { detail: 'Credentials in the query string are refused; use the Authorization header' });
 
@@ -100,13 +106,7 @@ export class Authenticator {
     }
 
     if (token === undefined) {
-      if (input.peerCertificate) {
-        for (const v of this.external) {
-          const p = v.verifyCertificate ? await v.verifyCertificate(input.peerCertificate) : null;
-          if (p) return p;
-        }
-        throw new GatewayError('invalid_token', { detail: 'The client certificate is not allowed' });
-      }
+      if (input.peerCertificate) return this.fromCertificate(input.peerCertificate);
       if (input.peerCertificateRejected) throw invalidToken('The client certificate could not be verified');
       throw unauthenticated();
     }
@@ -127,7 +127,19 @@ export class Authenticator {
       }
       return this.principalFromAccess(cached);
     }
+    return this.fromBearer(token, key);
+  }
 
+  private async fromCertificate(cert: NonNullable<CredentialInput['peerCertificate']>): Promise<Principal> {
+    for (const v of this.external) {
+      const p = v.verifyCertificate ? await v.verifyCertificate(cert) : null;
+      if (p) return p;
+    }
+    throw new GatewayError('invalid_token', { detail: 'The client certificate is not allowed' });
+  }
+
+  /** A bearer token that is not an API token and not in the verified cache: ours (verify the signature) or an external verifier's. */
+  private async fromBearer(token: string, key: string): Promise<Principal> {
     // Ours by the exact protected header we always sign with (no decoding); anything else goes to the external verifiers.
     if (token.startsWith(this.signer.headerPrefix)) return this.fromOwnJwt(token, key);
     for (const v of this.external) {
@@ -160,19 +172,15 @@ export class Authenticator {
     return this.principalFromAccess(entry);
   }
 
-  private async principalFromAccess(c: CachedAccess): Promise<Principal> {
+  private principalFromAccess(c: CachedAccess): Principal | Promise<Principal> {
     if (c.sid && this.cache.isFamilyRevoked(c.sid)) throw invalidToken('The session has been revoked');
-    if (c.pct === 'sa') {
-      const sa = this.serviceAccounts ? await this.serviceAccounts.get(c.sub) : undefined;
-      if (!sa) throw principalDisabled();
-      return {
-        type: 'service_account', id: `sa:${sa.clientId}`, email: null, username: sa.name, role: 'user', groups: sa.groups,
-        method: 'client_credentials', provider: null, tokenId: c.jti, sessionFamily: null, scopes: c.scopes, servers: null,
-        rateLimitPerHour: null, expiresAt: c.exp * 1000,
-      };
-    }
+    if (c.pct === 'sa') return this.serviceAccountPrincipal(c.sub, 'client_credentials', c.jti, c.scopes, null, null, c.exp * 1000);
     const peeked = this.cache.peekUser(c.sub);
-    const u = peeked === undefined ? await this.cache.user(c.sub) : peeked;
+    if (peeked === undefined) return this.cache.user(c.sub).then((u) => this.sessionPrincipal(c, u));
+    return this.sessionPrincipal(c, peeked);
+  }
+
+  private sessionPrincipal(c: CachedAccess, u: UserRecord | null | undefined): Principal {
     if (!u || u.disabled) throw principalDisabled();
     return {
       type: 'user', id: u.id, email: u.email, username: u.username, role: u.role, groups: u.groups,
@@ -181,25 +189,41 @@ export class Authenticator {
     };
   }
 
-  private async fromApiToken(token: string): Promise<Principal> {
+  private async serviceAccountPrincipal(
+    clientId: string,
+    method: 'client_credentials' | 'api_token',
+    tokenId: string,
+    scopes: Scope[] | null,
+    servers: string[] | null,
+    rateLimitPerHour: number | null,
+    expiresAt: number | null,
+  ): Promise<Principal> {
+    const sa = this.serviceAccounts ? await this.serviceAccounts.get(clientId) : undefined;
+    if (!sa) throw principalDisabled();
+    return {
+      type: 'service_account', id: `sa:${sa.clientId}`, email: null, username: sa.name, role: 'user', groups: sa.groups,
+      method, provider: null, tokenId, sessionFamily: null, scopes, servers, rateLimitPerHour, expiresAt,
+    };
+  }
+
+  private fromApiToken(token: string): Principal | Promise<Principal> {
     const hash = hashApiToken(token);
-    const peekedToken = this.cache.peekApiToken(hash);
-    const rec = peekedToken === undefined ? await this.cache.apiToken(hash) : peekedToken;
+    const peeked = this.cache.peekApiToken(hash);
+    if (peeked === undefined) return this.cache.apiToken(hash).then((rec) => this.apiTokenPrincipal(rec));
+    return this.apiTokenPrincipal(peeked);
+  }
+
+  private apiTokenPrincipal(rec: ApiTokenRecord | null | undefined): Principal | Promise<Principal> {
     if (!rec || rec.revokedAt) throw invalidToken('The API token is invalid or revoked');
     const expMs = rec.expiresAt ? Date.parse(rec.expiresAt) : null;
     if (expMs !== null && expMs <= now()) throw tokenExpired();
-    const scopesOf = () => (rec.scopes?.filter(isScope) as Scope[] | undefined) ?? null;
-    if (rec.ownerType === 'service_account') {
-      const sa = this.serviceAccounts ? await this.serviceAccounts.get(rec.ownerId) : undefined;
-      if (!sa) throw principalDisabled();
-      return {
-        type: 'service_account', id: `sa:${sa.clientId}`, email: null, username: sa.name, role: 'user', groups: sa.groups,
-        method: 'api_token', provider: null, tokenId: rec.id, sessionFamily: null, scopes: scopesOf(), servers: rec.servers,
-        rateLimitPerHour: rec.rateLimitPerHour, expiresAt: expMs,
-      };
-    }
+    if (rec.ownerType === 'service_account') return this.serviceAccountPrincipal(rec.ownerId, 'api_token', rec.id, tokenScopes(rec), rec.servers, rec.rateLimitPerHour, expMs);
     const peeked = this.cache.peekUser(rec.ownerId);
-    const u = peeked === undefined ? await this.cache.user(rec.ownerId) : peeked;
+    if (peeked === undefined) return this.cache.user(rec.ownerId).then((u) => this.apiTokenUserPrincipal(rec, u, expMs));
+    return this.apiTokenUserPrincipal(rec, peeked, expMs);
+  }
+
+  private apiTokenUserPrincipal(rec: ApiTokenRecord, u: UserRecord | null | undefined, expMs: number | null): Principal {
     if (!u || u.disabled) throw principalDisabled();
     // Cached records are replaced, never mutated, on every change (and the
     // change invalidates the caches): the same token and user objects mean the
@@ -208,13 +232,15 @@ export class Authenticator {
     if (memo && memo.user === u) return memo.principal;
     const principal: Principal = Object.freeze({
       type: 'user', id: u.id, email: u.email, username: u.username, role: u.role, groups: u.groups,
-      method: 'api_token', provider: null, tokenId: rec.id, sessionFamily: null, scopes: scopesOf(), servers: rec.servers,
+      method: 'api_token', provider: null, tokenId: rec.id, sessionFamily: null, scopes: tokenScopes(rec), servers: rec.servers,
       rateLimitPerHour: rec.rateLimitPerHour, expiresAt: expMs,
     });
     this.apiTokenPrincipals.set(rec, { user: u, principal });
     return principal;
   }
 }
+
+const tokenScopes = (rec: ApiTokenRecord): Scope[] | null => (rec.scopes?.filter(isScope) as Scope[] | undefined) ?? null;
 
 /**
  * `Bearer <token>` (scheme case-insensitive, spaces around the token allowed)

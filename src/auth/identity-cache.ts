@@ -13,7 +13,10 @@ export class IdentityCache {
   private tokens = new LruCache<string, ApiTokenRecord | null>(100_000);
   private readonly revokedFamilies = new Set<string>();
   private groups = new Map<string, GroupRecord>();
+  /** The latest group load (null: none yet, or the latest failed). */
   private groupsLoaded: Promise<void> | null = null;
+  /** `groups` holds the latest load's result (no reload in flight). */
+  private groupsFresh = false;
   private accessTokenTtlMs: number | null = null;
   private readonly unsubscribe: () => void;
 
@@ -39,19 +42,13 @@ export class IdentityCache {
           break;
         case 'groups':
           // Reload at once; groupMap() awaits the reload, so no request sees stale grants.
-          this.groupsLoaded = this.loadGroups();
-          this.groupsLoaded.catch(() => {
-            this.groupsLoaded = null;
-          });
+          void this.reloadGroups().catch(() => undefined);
           break;
         case 'flush':
           // This replica may have missed events: forget everything, reload what must be complete.
           this.users.clear();
           this.tokens.clear();
-          this.groupsLoaded = this.loadGroups();
-          this.groupsLoaded.catch(() => {
-            this.groupsLoaded = null;
-          });
+          void this.reloadGroups().catch(() => undefined);
           if (this.accessTokenTtlMs !== null) void this.loadRevokedFamilies(this.accessTokenTtlMs).catch(() => undefined);
           break;
       }
@@ -62,7 +59,7 @@ export class IdentityCache {
   async warm(accessTokenTtlMs: number): Promise<void> {
     this.accessTokenTtlMs = accessTokenTtlMs;
     await this.loadRevokedFamilies(accessTokenTtlMs);
-    await this.loadGroups();
+    await this.reloadGroups();
   }
 
   /** Families revoked recently enough that one of their access tokens may still be live. */
@@ -107,14 +104,29 @@ export class IdentityCache {
 
   /** Groups by name; loaded once and reloaded after a `groups` event. */
   async groupMap(): Promise<ReadonlyMap<string, GroupRecord>> {
-    if (!this.groupsLoaded) this.groupsLoaded = this.loadGroups();
-    await this.groupsLoaded;
+    // A reload superseded while awaited leaves groupsFresh false: wait for the newer one.
+    while (!this.groupsFresh) await (this.groupsLoaded ?? this.reloadGroups());
     return this.groups;
   }
 
-  private async loadGroups(): Promise<void> {
-    const list = await this.store.groups.list();
-    this.groups = new Map(list.map((g) => [g.name, g]));
+  /** The groups when no reload is in flight (the hot path's synchronous read); null: await groupMap(). */
+  groupsNow(): ReadonlyMap<string, GroupRecord> | null {
+    return this.groupsFresh ? this.groups : null;
+  }
+
+  /** Start a load; only the latest load's result is kept, so an older read finishing last cannot win. */
+  private reloadGroups(): Promise<void> {
+    const p: Promise<void> = this.store.groups.list().then((list) => {
+      if (this.groupsLoaded !== p) return;
+      this.groups = new Map(list.map((g) => [g.name, g]));
+      this.groupsFresh = true;
+    });
+    this.groupsLoaded = p;
+    this.groupsFresh = false;
+    p.catch(() => {
+      if (this.groupsLoaded === p) this.groupsLoaded = null;
+    });
+    return p;
   }
 
   close(): void {

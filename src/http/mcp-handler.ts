@@ -75,7 +75,8 @@ async function serve(d: McpHandlerDeps, req: IncomingMessage, res: ServerRespons
 
   let caller: Principal;
   try {
-    caller = await d.auth.authenticate(credentialInputRaw(req, url));
+    const who = d.auth.authenticate(credentialInputRaw(req, url));
+    caller = who instanceof Promise ? await who : who;
   } catch (e) {
     if (e instanceof GatewayError && e.status === 401) {
       d.audit.record({ action: 'mcp.request', actorType: 'anonymous', server: knownServer, method: null, decision: 'deny', status: 401, ip, detail: { code: e.code } });
@@ -101,7 +102,8 @@ async function serve(d: McpHandlerDeps, req: IncomingMessage, res: ServerRespons
 
   const preq = new HttpProxyRequest(knownServer, caller, req.headers, body, ip, res);
   const out = method === 'POST' ? await d.proxy.post(preq) : method === 'GET' ? await d.proxy.get(preq) : await d.proxy.delete(preq);
-  await send(res, out, rate);
+  const sending = send(res, out, rate);
+  if (sending) await sending;
 }
 
 /**
@@ -165,7 +167,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-async function send(res: ServerResponse, r: ProxyResponse, rate: RateState | null): Promise<void> {
+/** Write the response; a promise only while a streamed JSON reply is being gathered. */
+function send(res: ServerResponse, r: ProxyResponse, rate: RateState | null): Promise<void> | undefined {
   const headers: Record<string, string | number> = rate ? { ...r.headers, ...rateLimitHeaders(rate) } : r.headers;
   const b = r.body;
   if (!(b instanceof Readable)) {
@@ -175,29 +178,30 @@ async function send(res: ServerResponse, r: ProxyResponse, rate: RateState | nul
     return;
   }
   const ctype = String(r.headers['content-type'] ?? '');
-  if (ctype.startsWith(JSON_CT)) {
-    // Small JSON replies go out in one write; larger ones stream.
-    let got: Collected;
-    try {
-      got = await collect(b, MAX_GATHERED_REPLY);
-    } catch (e) {
-      if (!res.headersSent && !res.destroyed) throw toGatewayError(e);
-      res.destroy();
-      return;
-    }
-    if (!got.overflow) {
-      headers['content-length'] = got.size;
-      res.writeHead(r.status, headers);
-      res.end(got.chunks.length === 1 ? got.chunks[0] : Buffer.concat(got.chunks, got.size));
-      return;
-    }
-    res.writeHead(r.status, headers);
-    for (const c of got.chunks) res.write(c);
-    pipeInto(b, res);
-    return;
-  }
+  // Small JSON replies go out in one write; larger ones stream.
+  if (ctype.startsWith(JSON_CT)) return sendGathered(res, r.status, headers, b);
   res.writeHead(r.status, headers);
   res.flushHeaders();
+  pipeInto(b, res);
+}
+
+async function sendGathered(res: ServerResponse, status: number, headers: Record<string, string | number>, b: Readable): Promise<void> {
+  let got: Collected;
+  try {
+    got = await collect(b, MAX_GATHERED_REPLY);
+  } catch (e) {
+    if (!res.headersSent && !res.destroyed) throw toGatewayError(e);
+    res.destroy();
+    return;
+  }
+  if (!got.overflow) {
+    headers['content-length'] = got.size;
+    res.writeHead(status, headers);
+    res.end(got.chunks.length === 1 ? got.chunks[0] : Buffer.concat(got.chunks, got.size));
+    return;
+  }
+  res.writeHead(status, headers);
+  for (const c of got.chunks) res.write(c);
   pipeInto(b, res);
 }
 

@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { API_TOKEN_PREFIX } from '../auth/api-token-format.js';
 import { type Authenticator, type CredentialInput } from '../auth/authenticate.js';
+import { type Principal } from '../auth/principal.js';
 import { GatewayError } from '../errors/index.js';
 import { type AUTH_FAILURE_METHODS, type Metrics } from './metrics.js';
 
@@ -34,16 +35,22 @@ export function instrumentAuthenticator(auth: Authenticator, metrics: Metrics): 
   const inner = auth.authenticate.bind(auth);
   auth.authenticate = (input: CredentialInput) => {
     const t0 = performance.now();
-    return inner(input).then(
-      (p) => {
-        metrics.observeAuth((performance.now() - t0) / 1000, p.method);
-        return p;
-      },
-      (e: unknown) => {
-        metrics.observeAuth((performance.now() - t0) / 1000, null);
-        metrics.authFailure.inc({ method: presentedMethod(input), reason: e instanceof GatewayError ? e.code : 'internal_error' });
-        throw e;
-      },
-    );
+    const ok = (p: Principal): Principal => {
+      metrics.observeAuth((performance.now() - t0) / 1000, p.method);
+      return p;
+    };
+    const failed = (e: unknown): never => {
+      metrics.observeAuth((performance.now() - t0) / 1000, null);
+      metrics.authFailure.inc({ method: presentedMethod(input), reason: e instanceof GatewayError ? e.code : 'internal_error' });
+      throw e;
+    };
+    // Synchronous answers (cached credentials) stay synchronous.
+    let r: Principal | Promise<Principal>;
+    try {
+      r = inner(input);
+    } catch (e) {
+      return failed(e);
+    }
+    return r instanceof Promise ? r.then(ok, failed) : ok(r);
   };
 }

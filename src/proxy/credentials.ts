@@ -8,6 +8,12 @@
 export interface UpstreamCredentials {
   /** Extra headers for this principal on this server, or undefined for none. */
   headersFor(principalId: string, server: string): Promise<Record<string, string> | undefined>;
+  /**
+   * What `headersFor` would answer when it is already in memory (the hot path's
+   * synchronous read): the headers (not to be modified), null for none, or
+   * undefined when not known yet (call `headersFor`).
+   */
+  cachedHeadersFor(principalId: string, server: string): Readonly<Record<string, string>> | null | undefined;
 }
 
 /** Request headers that never travel from the client to an upstream. */

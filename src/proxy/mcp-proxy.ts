@@ -56,8 +56,8 @@ export interface McpProxyDeps {
   registry: ServerRegistry;
   upstreams: UpstreamManager;
   sessions: SessionManager;
-  /** Current groups (cached; reloaded on change). */
-  groups: () => Promise<ReadonlyMap<string, PolicyGroup>>;
+  /** Current groups (cached; reloaded on change): the map itself when no reload is in flight. */
+  groups: () => ReadonlyMap<string, PolicyGroup> | Promise<ReadonlyMap<string, PolicyGroup>>;
   audit: AuditSink;
   usage: { record(tokenId: string, server: string | null): void };
   logger: ProxyLogger;
@@ -114,12 +114,20 @@ export class McpProxy {
     return def;
   }
 
-  private async resolveSession(req: ProxyRequest, def: ServerDef): Promise<McpSession | null> {
+  /**
+   * The request's session (null without Mcp-Session-Id); 404 when unknown. Synchronous for a session in
+   * memory, as are groups() and upstream headers when cached: a warm request awaits only real I/O.
+   */
+  private resolveSession(req: ProxyRequest, def: ServerDef): McpSession | null | Promise<McpSession> {
     const id = header(req.headers, 'mcp-session-id');
     if (id === undefined) return null;
-    const s = await this.deps.sessions.get(id, req.caller.id, def.name);
-    if (!s) throw new GatewayError('session_not_found', { detail: 'Session not found' });
-    return s;
+    return (
+      this.deps.sessions.cached(id, req.caller.id, def.name) ??
+      this.deps.sessions.get(id, req.caller.id, def.name).then((s) => {
+        if (!s) throw new GatewayError('session_not_found', { detail: 'Session not found' });
+        return s;
+      })
+    );
   }
 
   private denial(d: Exclude<Decision, { allow: true }>, server: string): GatewayError {
@@ -166,15 +174,12 @@ export class McpProxy {
     }
   }
 
-  /** Time one upstream exchange (to the response headers), failures included. */
-  private async timed<T>(server: string, call: () => Promise<T>): Promise<T> {
-    const m = this.deps.metrics;
-    if (!m) return call();
-    const t0 = performance.now();
+  /** Time one upstream exchange (to the response headers), failures included: `p` was started at `t0`. */
+  private async timed<T>(server: string, t0: number, p: Promise<T>): Promise<T> {
     try {
-      return await call();
+      return await p;
     } finally {
-      m.observeUpstream(server, (performance.now() - t0) / 1000);
+      this.deps.metrics?.observeUpstream(server, (performance.now() - t0) / 1000);
     }
   }
 
@@ -204,24 +209,27 @@ export class McpProxy {
     if (!req.body || req.body.length === 0) throw new GatewayError('parse_error', { detail: 'Parse error: empty body' });
     const parsed = parseMcpBody(req.body);
     onParsed(parsed);
-    const session = await this.resolveSession(req, def);
-    const groups = await this.deps.groups();
+    const sessionOrWait = this.resolveSession(req, def);
+    const session = sessionOrWait instanceof Promise ? await sessionOrWait : sessionOrWait;
+    const groupsOrWait = this.deps.groups();
+    const groups = groupsOrWait instanceof Promise ? await groupsOrWait : groupsOrWait;
 
     const gatewayReplies: JsonRpcResponse[] = [];
     const forward: JsonRpcMessage[] = [];
-    const listIds = new Map<string | number, string>();
+    let listIds: Map<string | number, string> | null = null;
     const requestIds: (string | number)[] = [];
     for (const m of parsed.messages) {
       const response = isResponse(m);
       const method = response ? undefined : (m as { method: string }).method;
       const action = classify(def.name, method, response ? undefined : (m as { params?: unknown }).params);
       const d = evaluate(req.caller, groups, action);
-      drafts.push({ method: method ?? '(response)', decision: d.allow ? 'allow' : 'deny', ...auditTarget(action) });
+      const target = auditTarget(action);
+      drafts.push({ method: method ?? '(response)', tool: target.tool, decision: d.allow ? 'allow' : 'deny', detail: target.detail });
       if (d.allow) {
         forward.push(m);
         if (isRequest(m)) {
           requestIds.push(m.id);
-          if (LIST_KEYS[m.method]) listIds.set(m.id, m.method);
+          if (LIST_KEYS[m.method]) (listIds ??= new Map()).set(m.id, m.method);
         }
         continue;
       }
@@ -241,8 +249,8 @@ export class McpProxy {
 
     const hasInit = forward.some((m) => isRequest(m) && m.method === 'initialize');
     const plan: RewritePlan = {
-      visibility: listIds.size ? visibility(req.caller, groups, def.name) : ALL_VISIBLE,
-      listIds,
+      visibility: listIds ? visibility(req.caller, groups, def.name) : ALL_VISIBLE,
+      listIds: listIds ?? NO_LIST_IDS,
       byShape: false,
       gatewayReplies,
     };
@@ -264,20 +272,23 @@ export class McpProxy {
       }
       const accept = header(req.headers, 'accept') ?? '';
       const vs = s;
-      const reply = await this.timed(def.name, () => vs.virtual!.post(forward, batchOut, accept.includes('text/event-stream'), req.signal));
+      const reply = await this.timed(def.name, performance.now(), vs.virtual!.post(forward, batchOut, accept.includes('text/event-stream'), req.signal));
       return this.relay(reply, plan, batchOut, s, requestIds, def);
     }
 
     const http = this.deps.upstreams.http(def as RemoteServerDef);
-    const headers = await this.deps.upstreams.upstreamHeaders(def, req.caller.id, forwardableHeaders(req.headers));
+    const headersOrWait = this.deps.upstreams.upstreamHeaders(def, req.caller.id, forwardableHeaders(req.headers));
+    const headers = headersOrWait instanceof Promise ? await headersOrWait : headersOrWait;
     headers['content-type'] = 'application/json';
     headers['accept-encoding'] = 'identity';
     if (session?.upstreamSessionId) headers['mcp-session-id'] = session.upstreamSessionId;
     const body = forward.length === parsed.messages.length ? req.body! : JSON.stringify(batchOut ? forward : forward[0]);
     // A reply the gateway rewrites must be read whole (bounded); any other JSON reply is gathered up to
     // MAX_GATHERED_REPLY (one write to the client) and streamed beyond that.
-    const rewrite = listIds.size > 0 || gatewayReplies.length > 0;
-    const up = await this.timed(def.name, () =>
+    const rewrite = listIds !== null || gatewayReplies.length > 0;
+    const up = await this.timed(
+      def.name,
+      performance.now(),
       http.exchange({ method: 'POST', headers, body, gather: rewrite ? MAX_REWRITE_BODY : MAX_GATHERED_REPLY, overflow: rewrite ? 'fail' : 'stream' }),
     );
     let s = session;
@@ -296,8 +307,8 @@ export class McpProxy {
     );
   }
 
-  /** Turn an upstream reply into the client's response. */
-  private async relay(
+  /** Turn an upstream reply into the client's response (synchronously unless a session must end or a body be read whole). */
+  private relay(
     reply: { status: number; headers: Readonly<Record<string, string | string[] | undefined>>; body: UpstreamReply['body'] },
     plan: RewritePlan,
     batch: boolean,
@@ -305,7 +316,7 @@ export class McpProxy {
     requestIds: readonly (string | number)[],
     def: ServerDef,
     mapError: (e: unknown) => GatewayError = toGatewayError,
-  ): Promise<ProxyResponse> {
+  ): ProxyResponse | Promise<ProxyResponse> {
     const body = reply.body;
     const drain = () => {
       if (body && !Buffer.isBuffer(body)) body.resume();
@@ -316,8 +327,9 @@ export class McpProxy {
     }
     if (reply.status === 404 && session) {
       drain();
-      await this.deps.sessions.end(session);
-      throw new GatewayError('session_not_found', { detail: 'Session not found (ended by the MCP server)' });
+      return this.deps.sessions.end(session).then(() => {
+        throw new GatewayError('session_not_found', { detail: 'Session not found (ended by the MCP server)' });
+      });
     }
     if (reply.status >= 500) {
       drain();
@@ -362,14 +374,12 @@ export class McpProxy {
     if (ctype.includes('application/json')) {
       const needs = plan.listIds.size > 0 || plan.gatewayReplies.length > 0;
       if (!needs) return { status: reply.status, headers, body };
-      let buf: Buffer;
-      try {
-        buf = Buffer.isBuffer(body) ? body : await readBody(body, MAX_REWRITE_BODY);
-      } catch (e) {
-        throw mapError(e);
-      }
       delete headers['content-encoding'];
-      return { status: reply.status, headers, body: rewriteJsonBody(buf, plan, batch) };
+      const rewritten = (buf: Buffer): ProxyResponse => ({ status: reply.status, headers, body: rewriteJsonBody(buf, plan, batch) });
+      if (Buffer.isBuffer(body)) return rewritten(body);
+      return readBody(body, MAX_REWRITE_BODY).then(rewritten, (e: unknown) => {
+        throw mapError(e);
+      });
     }
     return { status: reply.status, headers, body };
   }
@@ -412,7 +422,7 @@ export class McpProxy {
       'accept-encoding': 'identity',
     };
     if (session?.upstreamSessionId) headers['mcp-session-id'] = session.upstreamSessionId;
-    const up = await this.timed(def.name, () => http.request({ method: 'GET', headers, signal: req.signal, stream: true }));
+    const up = await this.timed(def.name, performance.now(), http.request({ method: 'GET', headers, signal: req.signal, stream: true }));
     if (up.status === 405) {
       up.body.resume();
       throw new GatewayError('method_not_allowed', { detail: `MCP server ${def.name} offers no server-to-client stream`, headers: { Allow: 'POST, DELETE' } });
@@ -460,4 +470,5 @@ export class McpProxy {
   }
 }
 
+const NO_LIST_IDS: ReadonlyMap<string | number, string> = new Map();
 const ALL_VISIBLE: Visibility = { all: true, tool: () => true, resource: () => true, template: () => true, prompt: () => true };

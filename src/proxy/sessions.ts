@@ -88,6 +88,8 @@ export class SessionManager {
    */
   async get(id: string, principalId: string, server: string): Promise<McpSession | undefined> {
     if (id.length > 256) return undefined;
+    const hit = this.cached(id, principalId, server);
+    if (hit) return hit;
     let s = this.local.get(id) ?? this.remote.get(id);
     if (!s) {
       const rec = await this.store.mcpSessions.get(id);
@@ -109,6 +111,18 @@ export class SessionManager {
       await this.end(s);
       return undefined;
     }
+    return s;
+  }
+
+  /**
+   * The hot path's synchronous read: the session when it is in memory, belongs
+   * to `principalId` on `server` and (channel-backed) is alive, exactly as `get`
+   * would answer; undefined in every other case, which `get` then settles.
+   */
+  cached(id: string, principalId: string, server: string): McpSession | undefined {
+    const s = this.local.get(id) ?? this.remote.get(id);
+    if (!s || s.principalId !== principalId || s.server !== server || (s.virtual && !s.virtual.alive)) return undefined;
+    this.touched.add(s.id);
     return s;
   }
 

@@ -99,14 +99,15 @@ export class UpstreamManager {
    * server's configured `headers`. The operator's headers win on a name clash
    * (the credentials API refuses such names anyway). Written into `out` when given.
    */
-  async upstreamHeaders(def: ServerDef, principalId: string | null, out: Record<string, string> = {}): Promise<Record<string, string>> {
+  upstreamHeaders(def: ServerDef, principalId: string | null, out: Record<string, string> = {}): Record<string, string> | Promise<Record<string, string>> {
     const hook = this.deps.credentials();
     if (hook && principalId) {
-      const extra = await hook.headersFor(principalId, def.name);
-      if (extra) for (const [k, v] of Object.entries(extra)) out[k.toLowerCase()] = v;
+      // Synchronous when the principal's entry is cached (every warm request): no promise, no tick.
+      const known = hook.cachedHeadersFor(principalId, def.name);
+      if (known === undefined) return hook.headersFor(principalId, def.name).then((extra) => withServerHeaders(def, extra, out));
+      return withServerHeaders(def, known, out);
     }
-    if (!isStdio(def)) for (const [k, v] of Object.entries(def.headers)) out[k.toLowerCase()] = v;
-    return out;
+    return withServerHeaders(def, null, out);
   }
 
   /**
@@ -353,4 +354,11 @@ async function responseFromBody(contentType: string, body: import('node:stream')
     /* fall through */
   }
   throw new GatewayError('upstream_unavailable', { detail: 'The MCP server sent an unreadable response' });
+}
+
+/** `out` plus the principal's stored headers, then the server's configured ones (which win), names lower-cased. */
+function withServerHeaders(def: ServerDef, own: Readonly<Record<string, string>> | null | undefined, out: Record<string, string>): Record<string, string> {
+  if (own) for (const k in own) out[k.toLowerCase()] = own[k];
+  if (!isStdio(def)) for (const k in def.headers) out[k.toLowerCase()] = def.headers[k];
+  return out;
 }

@@ -146,6 +146,11 @@ export class CredentialService implements UpstreamCredentials {
     return entry ? { ...entry.headers } : undefined;
   }
 
+  cachedHeadersFor(principalId: string, server: string): Readonly<Record<string, string>> | null | undefined {
+    const entry = this.cache.get(cacheKey(principalId, server));
+    return entry === undefined ? undefined : (entry?.headers ?? null);
+  }
+
   /** Names (never values) of the headers stored for (principal, server); [] when none. */
   async names(principalId: string, server: string): Promise<{ names: string[]; createdAt: string | null; updatedAt: string | null }> {
     const rec = await this.store.credentials.get(principalId, server);

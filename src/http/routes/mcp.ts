@@ -49,7 +49,7 @@ export async function mcpRoutes(app: FastifyInstance, s: Services): Promise<void
     registry: s.registry,
     upstreams: s.upstreams,
     sessions,
-    groups: () => s.cache.groupMap(),
+    groups: () => s.cache.groupsNow() ?? s.cache.groupMap(),
     audit: s.audit,
     usage: s.usage,
     logger: s.logger,
