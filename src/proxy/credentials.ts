@@ -52,12 +52,8 @@ export const NEVER_FORWARDED = new Set([
  * hop-by-hop headers and those named in `Connection`.
  */
 export function forwardableHeaders(headers: Readonly<Record<string, string | string[] | undefined>>): Record<string, string> {
-  let named: Set<string> | null = null;
   const conn = headers['connection'];
-  if (conn) {
-    named = new Set();
-    for (const v of Array.isArray(conn) ? conn : [conn]) for (const t of v.split(',')) named.add(t.trim().toLowerCase());
-  }
+  const named = conn ? connectionNamed(conn) : null;
   const out: Record<string, string> = {};
   for (const k in headers) {
     const v = headers[k];
@@ -67,6 +63,20 @@ export function forwardableHeaders(headers: Readonly<Record<string, string | str
     out[key] = Array.isArray(v) ? v.join(', ') : v;
   }
   return out;
+}
+
+/**
+ * Header names listed in `Connection` (hop-by-hop for this hop); null for the
+ * usual `keep-alive` or `close`, which name no header (nothing to build per request).
+ */
+function connectionNamed(conn: string | string[]): Set<string> | null {
+  if (typeof conn === 'string' && conn.length <= 10) {
+    const c = conn.toLowerCase();
+    if (c === 'keep-alive' || c === 'close') return null;
+  }
+  const named = new Set<string>();
+  for (const v of Array.isArray(conn) ? conn : [conn]) for (const t of v.split(',')) named.add(t.trim().toLowerCase());
+  return named;
 }
 
 /** Response headers relayed from an upstream to the client (allow-list). */
