@@ -162,8 +162,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       }
       chunks.push(c);
     });
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
-    req.once('error', (e) => reject(new GatewayError('bad_request', { detail: 'The request body could not be read', internal: e })));
+    // `on`, not `once`: each fires at most once per request (settling twice is a no-op), and `once` wraps every listener.
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
+    req.on('error', (e) => reject(new GatewayError('bad_request', { detail: 'The request body could not be read', internal: e })));
   });
 }
 
