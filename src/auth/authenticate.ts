@@ -118,16 +118,15 @@ export class Authenticator {
     // Our own verified access tokens are cached under the token string itself: a
     // Map lookup hashes it far cheaper than SHA-256 (the hot path's biggest cost).
     // The token is already in this process's memory for the request; entries die at exp.
-    const key = token;
-    const cached = this.verified.get(key);
+    const cached = this.verified.get(token);
     if (cached) {
       if (cached.exp * 1000 <= now()) {
-        this.verified.delete(key);
+        this.verified.delete(token);
         throw tokenExpired();
       }
       return this.principalFromAccess(cached);
     }
-    return this.fromBearer(token, key);
+    return this.fromBearer(token);
   }
 
   private async fromCertificate(cert: NonNullable<CredentialInput['peerCertificate']>): Promise<Principal> {
@@ -139,9 +138,9 @@ export class Authenticator {
   }
 
   /** A bearer token that is not an API token and not in the verified cache: ours (verify the signature) or an external verifier's. */
-  private async fromBearer(token: string, key: string): Promise<Principal> {
+  private async fromBearer(token: string): Promise<Principal> {
     // Ours by the exact protected header we always sign with (no decoding); anything else goes to the external verifiers.
-    if (token.startsWith(this.signer.headerPrefix)) return this.fromOwnJwt(token, key);
+    if (token.startsWith(this.signer.headerPrefix)) return this.fromOwnJwt(token);
     for (const v of this.external) {
       const p = v.verifyBearer ? await v.verifyBearer(token) : null;
       if (p) return p;
@@ -149,7 +148,7 @@ export class Authenticator {
     throw invalidToken();
   }
 
-  private async fromOwnJwt(token: string, key: string): Promise<Principal> {
+  private async fromOwnJwt(token: string): Promise<Principal> {
     let payload: OwnTokenClaims;
     try {
       ({ payload } = await this.signer.verify(token, { issuer: this.issuer, audience: this.audience, nowMs: now() }));
@@ -168,7 +167,7 @@ export class Authenticator {
       scopes,
       exp: payload.exp,
     };
-    this.verified.set(key, entry, entry.exp * 1000);
+    this.verified.set(token, entry, entry.exp * 1000);
     return this.principalFromAccess(entry);
   }
 

@@ -42,13 +42,13 @@ export class IdentityCache {
           break;
         case 'groups':
           // Reload at once; groupMap() awaits the reload, so no request sees stale grants.
-          void this.reloadGroups().catch(() => undefined);
+          void this.reloadGroups(); // its failure is handled inside (the next groupMap() retries)
           break;
         case 'flush':
           // This replica may have missed events: forget everything, reload what must be complete.
           this.users.clear();
           this.tokens.clear();
-          void this.reloadGroups().catch(() => undefined);
+          void this.reloadGroups(); // its failure is handled inside (the next groupMap() retries)
           if (this.accessTokenTtlMs !== null) void this.loadRevokedFamilies(this.accessTokenTtlMs).catch(() => undefined);
           break;
       }
