@@ -83,6 +83,9 @@ export class AuditLog implements AuditSink {
     const batch = this.queue;
     this.queue = [];
     this.flushing = (async () => {
+      // The write itself waits for the check phase: the request whose event filled the batch (and
+      // every other callback of this turn) gets its response out before SQLite holds the event loop.
+      await new Promise<void>((r) => setImmediate(r));
       if (this.opts.stdout) {
         try {
           this.stdoutWrite(batch.map((e) => JSON.stringify({ type: 'audit', ...publicAuditEvent(e) })).join('\n') + '\n');
