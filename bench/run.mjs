@@ -1,9 +1,9 @@
 // Portcullis benchmark harness (`npm run bench`). Not part of `npm test`.
 //
 // Starts in one run: an SDK MCP upstream, a raw JSON-RPC echo upstream, a null
-// proxy and a byte relay in front of each, and two gateways (G: caches warm, API
-// token; Gu: token caches disabled, ES256 JWT verified from scratch on every
-// request). Arms are interleaved (D, T, N, G, Gu, then reversed) for several rounds so machine drift
+// proxy, a byte relay and a floor gateway in front of each, and two gateways (G:
+// caches warm, API token; Gu: token caches disabled, ES256 JWT verified from
+// scratch on every request). Arms are interleaved (D, T, N, F, G, Gu, then reversed) for several rounds so machine drift
 // cancels; ratios are computed per round. Writes a Markdown table to stdout and
 // JSON to bench/results/.
 //
@@ -12,6 +12,7 @@
 // BENCH_PHASES (throughput,latency,memory,auth), BENCH_GATEWAY_NODE_ARGS (the
 // gateway's Node flags; default: those of the Docker image's ENTRYPOINT).
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -50,9 +51,11 @@ import {
 
 /**
  * D direct; T byte relay (raw TCP, no HTTP: the floor of any Node process in the path); N null proxy (HTTP
- * both sides, nothing else: the floor of any Node HTTP proxy); G gateway; Gu gateway without token caches.
+ * both sides, nothing else: the floor of any Node HTTP proxy); F floor gateway (bench/floor-proxy.mjs: only
+ * the duties the budget requires per tools/call, each in its cheapest form: the floor of any Node gateway
+ * with them); G gateway; Gu gateway without token caches.
  */
-const ARMS = ['D', 'T', 'N', 'G', 'Gu'];
+const ARMS = ['D', 'T', 'N', 'F', 'G', 'Gu'];
 
 async function main() {
   log('building…');
@@ -64,6 +67,12 @@ async function main() {
   const nEcho = await spawnReady([join(HERE, 'null-proxy.mjs'), `http://127.0.0.1:${echo.port}`], 'null-echo');
   const tSdk = await spawnReady([join(HERE, 'tcp-relay.mjs'), `http://127.0.0.1:${sdk.port}`], 'relay-sdk');
   const tEcho = await spawnReady([join(HERE, 'tcp-relay.mjs'), `http://127.0.0.1:${echo.port}`], 'relay-echo');
+  // The floor gateways run with the gateway's Node flags and write their audit rows under this run's temporary directory.
+  const floorToken = `bench_${randomBytes(24).toString('base64url')}`;
+  const floorDir = tempDir('pcl-bench-floor-');
+  const floor = (port, name) => spawnReady([...GATEWAY_NODE_ARGS, join(HERE, 'floor-proxy.mjs'), `http://127.0.0.1:${port}/mcp`, floorToken, join(floorDir, `${name}.sqlite`)], name);
+  const fSdk = await floor(sdk.port, 'floor-sdk');
+  const fEcho = await floor(echo.port, 'floor-echo');
 
   const keyDir = tempDir('pcl-bench-key-');
   const keyFile = join(keyDir, 'signing.pem');
@@ -89,10 +98,15 @@ async function main() {
 
   // One session per arm and upstream, opened once.
   const arms = {};
-  for (const [up, { port, pid: upstreamPid }, { port: nport, pid: nPid }, { port: tport, pid: tPid }] of [['sdk', sdk, nSdk, tSdk], ['echo', echo, nEcho, tEcho]]) {
+  for (const [up, { port, pid: upstreamPid }, { port: nport, pid: nPid }, { port: tport, pid: tPid }, { port: fport, pid: fPid }] of [
+    ['sdk', sdk, nSdk, tSdk, fSdk],
+    ['echo', echo, nEcho, tEcho, fEcho],
+  ]) {
     const d = `http://127.0.0.1:${port}/mcp`;
     const t = `http://127.0.0.1:${tport}/mcp`;
     const n = `http://127.0.0.1:${nport}/mcp`;
+    const f = `http://127.0.0.1:${fport}/mcp`;
+    const fAuth = { authorization: `Bearer ${floorToken}` };
     const g = `${G.base}/mcp/${up}`;
     const gu = `${Gu.base}/mcp/${up}`;
     const gAuth = { authorization: `Bearer ${gCreds.apiToken}` };
@@ -101,14 +115,19 @@ async function main() {
       D: { url: d, headers: { 'mcp-session-id': await openSession(d) }, upstreamPid },
       T: { url: t, headers: { 'mcp-session-id': await openSession(t) }, pid: tPid, upstreamPid },
       N: { url: n, headers: { 'mcp-session-id': await openSession(n) }, pid: nPid, upstreamPid },
+      F: { url: f, headers: { ...fAuth, 'mcp-session-id': await openSession(f, fAuth) }, pid: fPid, upstreamPid },
       G: { url: g, headers: { ...gAuth, 'mcp-session-id': await openSession(g, gAuth) }, pid: G.pid, upstreamPid },
       Gu: { url: gu, headers: { ...guAuth, 'mcp-session-id': await openSession(gu, guAuth) }, pid: Gu.pid, upstreamPid },
     };
     for (const a of Object.values(arms[up])) if (!a.headers['mcp-session-id']) delete a.headers['mcp-session-id'];
   }
 
-  // Sanity: the gateway really authorizes (a denied tool is refused, an allowed one answers).
+  // Sanity: the gateway and the floor really authorize (a denied tool is refused, an allowed one answers).
   for (const up of ['sdk', 'echo']) {
+    await checkEcho(arms[up].F, `floor ${up}`);
+    const floorDenied = await request(arms[up].F.url, { method: 'POST', headers: { 'content-type': 'application/json', ...arms[up].F.headers }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'secret_admin', arguments: {} } }) });
+    await floorDenied.body.text();
+    if (floorDenied.statusCode !== 403) throw new Error(`floor ${up} did not deny secret_admin: ${floorDenied.statusCode}`);
     const a = arms[up].G;
     await checkEcho(a, `gateway ${up}`);
     const denied = await request(a.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...a.headers }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'secret_admin', arguments: {} } }) });
@@ -128,7 +147,7 @@ async function main() {
   // Warm-up
   for (const up of ['sdk', 'echo']) for (const a of Object.values(arms[up])) await cannon(a.url, a.headers, { duration: 1 });
 
-  // Throughput, interleaved D,T,N,G,Gu then reversed.
+  // Throughput, interleaved D,T,N,F,G,Gu then reversed.
   if (PHASES.has('throughput')) for (const up of ['sdk', 'echo']) {
     const rps = Object.fromEntries(ARMS.map((a) => [a, []]));
     const cpu = Object.fromEntries(ARMS.map((a) => [a, []]));
@@ -149,10 +168,13 @@ async function main() {
       rps: Object.fromEntries(Object.entries(rps).map(([k, v]) => [k, { median: median(v), range: range(v) }])),
       'G/D': { median: median(ratio('G', 'D')), range: range(ratio('G', 'D')) },
       'G/N': { median: median(ratio('G', 'N')), range: range(ratio('G', 'N')) },
+      // what the gateway's generality costs over the floor of its duties
+      'G/F': { median: median(ratio('G', 'F')), range: range(ratio('G', 'F')) },
       'Gu/D': { median: median(ratio('Gu', 'D')), range: range(ratio('Gu', 'D')) },
       // the bare hops' own ratios: how much of the budget any Node proxy (N), or any Node process at all (T), leaves on this machine
       'N/D': { median: median(ratio('N', 'D')), range: range(ratio('N', 'D')) },
       'T/D': { median: median(ratio('T', 'D')), range: range(ratio('T', 'D')) },
+      'F/D': { median: median(ratio('F', 'D')), range: range(ratio('F', 'D')) },
       errors,
     };
     // Median CPU µs per request of each process on each arm's path (hop: null proxy or gateway).
@@ -280,7 +302,12 @@ function report(r) {
   const ratio = (up, k) => {
     const x = t[up]?.[k];
     // three decimals for the median: a 0.897 must not read as a missed "0.90"
-    const floors = k === 'G/D' && t[up]['N/D'] ? ` (null proxy N/D ${fmt(t[up]['N/D'].median, 3)}${t[up]['T/D'] ? `, byte relay T/D ${fmt(t[up]['T/D'].median, 3)}` : ''})` : '';
+    const floors =
+      k === 'G/D' && t[up]?.['N/D']
+        ? ` (null proxy N/D ${fmt(t[up]['N/D'].median, 3)}${t[up]['F/D'] ? `, floor F/D ${fmt(t[up]['F/D'].median, 3)}` : ''}${t[up]['T/D'] ? `, byte relay T/D ${fmt(t[up]['T/D'].median, 3)}` : ''})`
+        : k === 'G/N' && t[up]?.['G/F']
+          ? ` (G/F ${fmt(t[up]['G/F'].median, 3)})`
+          : '';
     return x ? `${fmt(x.median, 3)} [${x.range.map((v) => fmt(v)).join('–')}]${floors}` : 'not run';
   };
   const added = L.echo ? L.echo.G.c1_p50 - L.echo.D.c1_p50 : undefined;
@@ -294,7 +321,7 @@ function report(r) {
     `| G/N throughput, SDK upstream | ${ratio('sdk', 'G/N')} | >= 0.90 | ${status(t.sdk?.['G/N'].median, (v) => v >= 0.9)} |`,
     `| G/D throughput, SDK upstream | ${ratio('sdk', 'G/D')} | >= 0.85 | ${status(t.sdk?.['G/D'].median, (v) => v >= 0.85)} |`,
     `| G/D throughput, raw echo upstream | ${ratio('echo', 'G/D')} | >= 0.40 | ${status(t.echo?.['G/D'].median, (v) => v >= 0.4)} |`,
-    `| added p50 latency at 1 connection (echo, G − D) | ${fmt(added, 3)} ms (null proxy N − D ${fmt(L.echo ? L.echo.N.c1_p50 - L.echo.D.c1_p50 : undefined, 3)} ms, byte relay T − D ${fmt(L.echo?.T ? L.echo.T.c1_p50 - L.echo.D.c1_p50 : undefined, 3)} ms) | <= 0.15 ms | ${status(added, (v) => v <= 0.15)} |`,
+    `| added p50 latency at 1 connection (echo, G − D) | ${fmt(added, 3)} ms (null proxy N − D ${fmt(L.echo ? L.echo.N.c1_p50 - L.echo.D.c1_p50 : undefined, 3)} ms, floor F − D ${fmt(L.echo?.F ? L.echo.F.c1_p50 - L.echo.D.c1_p50 : undefined, 3)} ms, byte relay T − D ${fmt(L.echo?.T ? L.echo.T.c1_p50 - L.echo.D.c1_p50 : undefined, 3)} ms) | <= 0.15 ms | ${status(added, (v) => v <= 0.15)} |`,
     `| auth cost, cached ES256 JWT | ${fmt(A?.cached_us, 2)} µs | <= 5 µs | ${status(A?.cached_us, (v) => v <= 5)} |`,
     `| auth cost, uncached ES256 JWT (16 in flight) | ${fmt(A?.uncached_concurrent_us, 1)} µs (one at a time: ${fmt(A?.uncached_us, 1)} µs) | <= 100 µs | ${status(A?.uncached_concurrent_us, (v) => v <= 100)} |`,
     `| RSS per open proxied SSE stream | ${fmt(M.sse?.kib_per_stream, 1)} KiB (${M.sse?.streams ?? 0} streams) | <= 30 KiB | ${status(M.sse?.kib_per_stream, (v) => v <= 30)} |`,
