@@ -56,6 +56,8 @@ describe('lifecycle: bounded drain', () => {
     const result = await drained;
     expect(result.forced).toBe(0);
     expect(result.durationMs).toBeLessThan(5_000);
+    // a finished response leaves the in-flight list (its 'close' listener untracks it)
+    expect(lifecycle.inFlight).toBe(0);
   });
 
   it('standalone event streams (raw and piped) are ended cleanly at the start of the drain, not at the deadline', async () => {
