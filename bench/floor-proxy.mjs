@@ -11,7 +11,7 @@
 // No sessions of its own (Mcp-Session-Id passes through), metrics, rate limits,
 // lifecycle tracking, configurable policy or error bodies: it is the floor a Node
 // gateway with this budget's duties stands on, to size what the gateway's
-// generality costs (`npm run bench:floor`). Not a gateway: it serves one token
+// generality costs (the F arm of `npm run bench`). Not a gateway: it serves one token
 // and one grant, on 127.0.0.1, for the benchmark only.
 // Usage: node bench/floor-proxy.mjs <upstreamUrl> <apiToken> <sqliteFile> → prints "READY <port>".
 import { hash, randomUUID } from 'node:crypto';
