@@ -153,9 +153,13 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       await other.put('u-3', 'demo', { 'X-Key': 'three' });
       expect(await svc.headersFor('u-2', 'demo')).toEqual({ 'X-Key': 'one' });
       expect(await svc.headersFor('u-3', 'demo')).toBeUndefined();
-      // ... until the invalidation arrives (from another replica, via the bus).
+      // A principal's entries are per server: 'other' is cached ("none") alongside 'demo'.
+      expect(await svc.headersFor('u-2', 'other')).toBeUndefined();
+      expect(svc.cachedHeadersFor('u-2', 'other')).toBeNull();
+      // ... until the invalidation arrives (from another replica, via the bus): it drops that (principal, server) only.
       bus.publish({ kind: 'credentials', principal: 'u-2', server: 'demo' });
       expect(svc.cachedHeadersFor('u-2', 'demo')).toBeUndefined();
+      expect(svc.cachedHeadersFor('u-2', 'other')).toBeNull();
       expect(svc.cachedHeadersFor('u-3', 'demo')).toBeNull();
       expect(await svc.headersFor('u-2', 'demo')).toEqual({ 'X-Key': 'two' });
       expect(await svc.headersFor('u-3', 'demo')).toBeUndefined();
