@@ -5,19 +5,23 @@
 //     outside the grant (403) before anything is forwarded;
 //   - forward without the Authorization header, on undici's dispatch API,
 //     and send the reply gathered into one buffer in one write;
-//   - audit one row per request: batches of 100 written with one prepared
-//     statement in one transaction, in the check phase after the turn
-//     (the gateway's audit_events columns, indexes and SQLite pragmas).
+//   - audit one row per request, stamped and written by the gateway's own code
+//     (uuidv7, nowIso, the store's batch insert: its schema, indexes and SQLite
+//     pragmas), in batches of 100 in the check phase after the turn.
 // No sessions of its own (Mcp-Session-Id passes through), metrics, rate limits,
 // lifecycle tracking, configurable policy or error bodies: it is the floor a Node
 // gateway with this budget's duties stands on, to size what the gateway's
 // generality costs (the F arm of `npm run bench`). Not a gateway: it serves one token
 // and one grant, on 127.0.0.1, for the benchmark only.
+// Needs the gateway built (dist/; the harness builds first).
 // Usage: node bench/floor-proxy.mjs <upstreamUrl> <apiToken> <sqliteFile> → prints "READY <port>".
-import { hash, randomUUID } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { createServer } from 'node:http';
-import Database from 'better-sqlite3';
 import { Pool } from 'undici';
+// The gateway's own store (schema, indexes, pragmas, batch insert) and id/timestamp stamping, from its build.
+import { uuidv7 } from '../dist/lib/crypto.js';
+import { nowIso } from '../dist/lib/time.js';
+import { openStore } from '../dist/store/index.js';
 
 const [upstreamUrl, apiToken, dbFile] = process.argv.slice(2);
 if (!upstreamUrl || !apiToken || !dbFile) throw new Error('usage: floor-proxy.mjs <upstreamUrl> <apiToken> <sqliteFile>');
@@ -25,36 +29,16 @@ const target = new URL(upstreamUrl);
 const principals = new Map([[hash('sha256', apiToken), { actor: 'user:bench@example.com', tokenId: 'tok_bench' }]]);
 const GRANTED_TOOLS = new Set(['echo']);
 
-const db = new Database(dbFile);
-db.pragma('journal_mode = WAL');
-db.pragma('synchronous = NORMAL');
-db.exec(`CREATE TABLE IF NOT EXISTS audit_events (id text PRIMARY KEY, ts text NOT NULL, action text NOT NULL, actor text, actor_type text,
-  token_id text, server text, method text, tool text, decision text, status integer, latency_ms real, ip text, detail text);
-CREATE INDEX IF NOT EXISTS audit_events_ts ON audit_events (ts, id);
-CREATE INDEX IF NOT EXISTS audit_events_actor ON audit_events (actor, ts);`);
-const insert = db.prepare(
-  'INSERT INTO audit_events (id, ts, action, actor, actor_type, token_id, server, method, tool, decision, status, latency_ms, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-);
-const writeBatch = db.transaction((rows) => {
-  for (const r of rows) insert.run(...r);
-});
+const store = await openStore(`sqlite:${dbFile}`);
 let queue = [];
-function audit(row) {
-  queue.push(row);
+function audit(event) {
+  event.id = uuidv7();
+  event.ts = nowIso();
+  queue.push(event);
   if (queue.length < 100) return;
   const batch = queue;
   queue = [];
-  setImmediate(() => writeBatch(batch));
-}
-let isoMs = 0;
-let iso = '';
-function stamp(ms) {
-  if (ms !== isoMs) {
-    isoMs = ms;
-    iso = new Date(ms).toISOString();
-  }
-  const t = ms.toString(16).padStart(12, '0');
-  return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${randomUUID().slice(15)}`; // UUIDv7, as the gateway's ids
+  setImmediate(() => void store.audit.insertMany(batch));
 }
 
 const pool = new Pool(target.origin, { connections: 128, pipelining: 1, keepAliveTimeout: 60_000 });
@@ -104,8 +88,7 @@ const server = createServer((req, res) => {
           const reply = parts.length === 1 ? parts[0] : Buffer.concat(parts);
           out['content-length'] = reply.length;
           res.writeHead(status, out).end(reply);
-          const ms = Date.now();
-          audit([stamp(ms), iso, 'mcp.request', who.actor, 'user', who.tokenId, 'u', msg.method ?? '(response)', tool, 'allow', status, ms - t0, req.socket.remoteAddress ?? null, null]);
+          audit({ action: 'mcp.request', actor: who.actor, actorType: 'user', tokenId: who.tokenId, server: 'u', method: msg.method ?? '(response)', tool, decision: 'allow', status, latencyMs: Date.now() - t0, ip: req.socket.remoteAddress ?? null });
         },
         onResponseError() {
           if (!res.headersSent) refuse(res, 502, 'upstream_error');
@@ -116,8 +99,8 @@ const server = createServer((req, res) => {
 });
 server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => process.stdout.write(`READY ${server.address().port}\n`));
-process.on('SIGTERM', () => {
-  if (queue.length) writeBatch(queue);
-  db.close();
+process.on('SIGTERM', async () => {
+  if (queue.length) await store.audit.insertMany(queue);
+  await store.close();
   process.exit(0);
 });
