@@ -57,53 +57,58 @@ export function makeMcpHandler(d: McpHandlerDeps): (req: IncomingMessage, res: S
     const url = req.url ?? '';
     const server = mcpPathServer(url);
     if (server === null) return false;
-    serve(d, req, res, method, url, server).catch((e) => fail(d, res, e));
+    void serve(d, req, res, method, url, server);
     return true;
   };
 }
 
+/** Serve one /mcp request. Never rejects: a failure becomes the error response here, so no `.catch` per request. */
 async function serve(d: McpHandlerDeps, req: IncomingMessage, res: ServerResponse, method: 'POST' | 'GET' | 'DELETE', url: string, server: string): Promise<void> {
-  if (d.shuttingDown()) throw new GatewayError('service_unavailable', { detail: 'The gateway is shutting down', headers: { Connection: 'close' } });
-
-  const ip = d.clientIp(req);
-  const knownServer = SERVER_NAME_RE.test(server) ? server : null;
-  const exempt = d.limits.isExempt(ip);
-  let rate: RateState | null = null;
-  if (!exempt && d.limits.hasAnonymousRules) rate = await d.limits.checkAnonymous(ip, knownServer);
-
-  if (!d.originOk(req.headers.origin)) throw new GatewayError('origin_not_allowed', { detail: 'Origin not allowed' });
-
-  let caller: Principal;
   try {
-    const who = d.auth.authenticate(credentialInputRaw(req, url));
-    caller = who instanceof Promise ? await who : who;
-  } catch (e) {
-    if (e instanceof GatewayError && e.status === 401) {
-      d.audit.record({ action: 'mcp.request', actorType: 'anonymous', server: knownServer, method: null, decision: 'deny', status: 401, ip, detail: { code: e.code } });
-      d.metrics.mcpRequest(knownServer && d.isServer(knownServer) ? knownServer : null, null, 'unauthenticated');
-      const rm = `resource_metadata="${d.resourceMetadataUrl(server)}"`;
-      const challenge = e.code === 'unauthenticated' ? `Bearer ${rm}` : `Bearer ${rm}, error="invalid_token"`;
-      throw new GatewayError(e.code, { detail: e.detail, internal: e.internal, headers: { ...e.headers, 'WWW-Authenticate': challenge } });
+    if (d.shuttingDown()) throw new GatewayError('service_unavailable', { detail: 'The gateway is shutting down', headers: { Connection: 'close' } });
+
+    const ip = d.clientIp(req);
+    const knownServer = SERVER_NAME_RE.test(server) ? server : null;
+    const exempt = d.limits.isExempt(ip);
+    let rate: RateState | null = null;
+    if (!exempt && d.limits.hasAnonymousRules) rate = await d.limits.checkAnonymous(ip, knownServer);
+
+    if (!d.originOk(req.headers.origin)) throw new GatewayError('origin_not_allowed', { detail: 'Origin not allowed' });
+
+    let caller: Principal;
+    try {
+      const who = d.auth.authenticate(credentialInputRaw(req, url));
+      caller = who instanceof Promise ? await who : who;
+    } catch (e) {
+      if (e instanceof GatewayError && e.status === 401) {
+        d.audit.record({ action: 'mcp.request', actorType: 'anonymous', server: knownServer, method: null, decision: 'deny', status: 401, ip, detail: { code: e.code } });
+        d.metrics.mcpRequest(knownServer && d.isServer(knownServer) ? knownServer : null, null, 'unauthenticated');
+        const rm = `resource_metadata="${d.resourceMetadataUrl(server)}"`;
+        const challenge = e.code === 'unauthenticated' ? `Bearer ${rm}` : `Bearer ${rm}, error="invalid_token"`;
+        throw new GatewayError(e.code, { detail: e.detail, internal: e.internal, headers: { ...e.headers, 'WWW-Authenticate': challenge } });
+      }
+      throw e;
     }
-    throw e;
-  }
-  if (!exempt) {
-    const pending = d.limits.checkPrincipal(caller, ip, knownServer);
-    if (pending) rate = tighter(rate, await pending);
-  }
-  if (knownServer === null) throw new GatewayError('unknown_server', { detail: `No MCP server named ${server}` });
+    if (!exempt) {
+      const pending = d.limits.checkPrincipal(caller, ip, knownServer);
+      if (pending) rate = tighter(rate, await pending);
+    }
+    if (knownServer === null) throw new GatewayError('unknown_server', { detail: `No MCP server named ${server}` });
 
-  let body: Buffer | null = null;
-  if (method === 'POST') {
-    const ctype = req.headers['content-type'];
-    if (ctype === undefined || !ctype.toLowerCase().startsWith(JSON_CT)) throw new GatewayError('unsupported_media_type', { detail: 'Content-Type must be application/json' });
-    body = await readBody(req, d.bodyLimit);
-  }
+    let body: Buffer | null = null;
+    if (method === 'POST') {
+      const ctype = req.headers['content-type'];
+      if (ctype === undefined || !ctype.toLowerCase().startsWith(JSON_CT)) throw new GatewayError('unsupported_media_type', { detail: 'Content-Type must be application/json' });
+      body = await readBody(req, d.bodyLimit);
+    }
 
-  const preq = new HttpProxyRequest(knownServer, caller, req.headers, body, ip, res);
-  const out = method === 'POST' ? await d.proxy.post(preq) : method === 'GET' ? await d.proxy.get(preq) : await d.proxy.delete(preq);
-  const sending = send(res, out, rate);
-  if (sending) await sending;
+    const preq = new HttpProxyRequest(knownServer, caller, req.headers, body, ip, res);
+    const out = method === 'POST' ? await d.proxy.post(preq) : method === 'GET' ? await d.proxy.get(preq) : await d.proxy.delete(preq);
+    const sending = send(res, out, rate);
+    if (sending) await sending;
+  } catch (e) {
+    fail(d, res, e);
+  }
 }
 
 /**

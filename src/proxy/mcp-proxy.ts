@@ -19,7 +19,7 @@ import { idForError, isRequest, isResponse, parseMcpBody, type JsonRpcMessage, t
 import { type ServerRegistry } from './registry.js';
 import { type McpSession, type SessionManager } from './sessions.js';
 import { type UpstreamManager } from './upstream-manager.js';
-import { readBody } from './upstreams/http.js';
+import { readBody, type UpstreamExchange } from './upstreams/http.js';
 import { type UpstreamReply } from './upstreams/virtual-session.js';
 
 /** The authenticated caller (a structural subset of auth's Principal). */
@@ -189,13 +189,56 @@ export class McpProxy {
 
   // ---------------------------------------------------------------- POST
 
+  /**
+   * One POST, in one async frame on the hot path (a remote server, session and
+   * groups in memory): authorize synchronously, await the upstream exchange,
+   * relay. Every frame between the exchange settling and the reply costs a
+   * promise and a microtask per request, so the remote forward is inline here
+   * rather than in helpers of its own; only the cold paths (a session or
+   * groups not in memory, a channel-backed server, a new session) await more.
+   */
   async post(req: ProxyRequest): Promise<ProxyResponse> {
     const t0 = performance.now();
     const drafts: AuditDraft[] = [];
     let parsed: ParsedBody | null = null;
     let res: ProxyResponse;
     try {
-      res = await this.doPost(req, drafts, (p) => (parsed = p));
+      const def = this.serverDef(req.server);
+      if (!req.body || req.body.length === 0) throw new GatewayError('parse_error', { detail: 'Parse error: empty body' });
+      parsed = parseMcpBody(req.body);
+      const sessionOrWait = this.resolveSession(req, def);
+      const session = sessionOrWait instanceof Promise ? await sessionOrWait : sessionOrWait;
+      const groupsOrWait = this.deps.groups();
+      const groups = groupsOrWait instanceof Promise ? await groupsOrWait : groupsOrWait;
+      const step = this.authorizePost(req, def, parsed, groups, drafts);
+      if (!(step instanceof Forward)) res = step;
+      else if (isVirtual(def)) res = await this.postVirtual(req, def, session, parsed.batch, step);
+      else {
+        const http = this.deps.upstreams.http(def as RemoteServerDef);
+        const headersOrWait = this.deps.upstreams.upstreamHeaders(def, req.caller.id, forwardableHeaders(req.headers));
+        const headers = headersOrWait instanceof Promise ? await headersOrWait : headersOrWait;
+        headers['content-type'] = 'application/json';
+        headers['accept-encoding'] = 'identity';
+        if (session?.upstreamSessionId) headers['mcp-session-id'] = session.upstreamSessionId;
+        const body = step.messages.length === parsed.messages.length ? req.body : JSON.stringify(parsed.batch ? step.messages : step.messages[0]);
+        // A reply the gateway rewrites must be read whole (bounded); any other JSON reply is gathered up to
+        // MAX_GATHERED_REPLY (one write to the client) and streamed beyond that.
+        const rewrite = step.plan.listIds.size > 0 || step.plan.gatewayReplies.length > 0;
+        const t1 = performance.now();
+        let up: UpstreamExchange;
+        try {
+          up = await http.exchange({ method: 'POST', headers, body, gather: rewrite ? MAX_REWRITE_BODY : MAX_GATHERED_REPLY, overflow: rewrite ? 'fail' : 'stream' });
+        } finally {
+          this.deps.metrics?.observeUpstream(def.name, (performance.now() - t1) / 1000);
+        }
+        let s = session;
+        if (!s && step.hasInit && up.status === 200) {
+          const upstreamSid = up.headers['mcp-session-id'];
+          s = await this.deps.sessions.create(def, req.caller.id, typeof upstreamSid === 'string' ? upstreamSid : null, null);
+        }
+        const out = this.relay(up, step.plan, parsed.batch, s, step.requestIds, def, http);
+        res = out instanceof Promise ? await out : out;
+      }
     } catch (e) {
       res = this.errorResponse(e, idForError(parsed));
     }
@@ -204,20 +247,17 @@ export class McpProxy {
     return res;
   }
 
-  private async doPost(req: ProxyRequest, drafts: AuditDraft[], onParsed: (p: ParsedBody) => void): Promise<ProxyResponse> {
-    const def = this.serverDef(req.server);
-    if (!req.body || req.body.length === 0) throw new GatewayError('parse_error', { detail: 'Parse error: empty body' });
-    const parsed = parseMcpBody(req.body);
-    onParsed(parsed);
-    const sessionOrWait = this.resolveSession(req, def);
-    const session = sessionOrWait instanceof Promise ? await sessionOrWait : sessionOrWait;
-    const groupsOrWait = this.deps.groups();
-    const groups = groupsOrWait instanceof Promise ? await groupsOrWait : groupsOrWait;
-
+  /**
+   * Authorize every message of a POST (each one audited in `drafts`): the
+   * gateway's own answer when nothing is to be forwarded or a single message is
+   * refused, else what to forward and how to rewrite the reply.
+   */
+  private authorizePost(req: ProxyRequest, def: ServerDef, parsed: ParsedBody, groups: ReadonlyMap<string, PolicyGroup>, drafts: AuditDraft[]): ProxyResponse | Forward {
     const gatewayReplies: JsonRpcResponse[] = [];
     const forward: JsonRpcMessage[] = [];
     let listIds: Map<string | number, string> | null = null;
     const requestIds: (string | number)[] = [];
+    let hasInit = false;
     for (const m of parsed.messages) {
       const response = isResponse(m);
       const method = response ? undefined : (m as { method: string }).method;
@@ -229,6 +269,7 @@ export class McpProxy {
         forward.push(m);
         if (isRequest(m)) {
           requestIds.push(m.id);
+          if (m.method === 'initialize') hasInit = true;
           if (LIST_KEYS[m.method]) (listIds ??= new Map()).set(m.id, m.method);
         }
         continue;
@@ -246,65 +287,33 @@ export class McpProxy {
       if (!gatewayReplies.length) return { status: 202, headers: {}, body: null };
       return { status: 200, headers: { ...JSON_HEADERS }, body: Buffer.from(JSON.stringify(gatewayReplies)) };
     }
-
-    const hasInit = forward.some((m) => isRequest(m) && m.method === 'initialize');
     const plan: RewritePlan = {
       visibility: listIds ? visibility(req.caller, groups, def.name) : ALL_VISIBLE,
       listIds: listIds ?? NO_LIST_IDS,
       byShape: false,
       gatewayReplies,
     };
-    const batchOut = parsed.batch;
+    return new Forward(forward, plan, requestIds, hasInit);
+  }
 
-    if (isVirtual(def)) {
-      let s = session;
-      if (!s) {
-        if (!hasInit) throw new GatewayError('bad_request', { detail: 'Bad Request: Mcp-Session-Id header is required' });
-        let sid = '';
-        const vs = await this.deps.upstreams.openVirtual(def, req.caller.id, () => this.deps.sessions.channelClosed(sid));
-        try {
-          s = await this.deps.sessions.create(def, req.caller.id, null, vs);
-        } catch (e) {
-          await vs.close().catch(() => {});
-          throw e;
-        }
-        sid = s.id;
-      }
-      const accept = header(req.headers, 'accept') ?? '';
-      const vs = s;
-      const reply = await this.timed(def.name, performance.now(), vs.virtual!.post(forward, batchOut, accept.includes('text/event-stream'), req.signal));
-      return this.relay(reply, plan, batchOut, s, requestIds, def);
-    }
-
-    const http = this.deps.upstreams.http(def as RemoteServerDef);
-    const headersOrWait = this.deps.upstreams.upstreamHeaders(def, req.caller.id, forwardableHeaders(req.headers));
-    const headers = headersOrWait instanceof Promise ? await headersOrWait : headersOrWait;
-    headers['content-type'] = 'application/json';
-    headers['accept-encoding'] = 'identity';
-    if (session?.upstreamSessionId) headers['mcp-session-id'] = session.upstreamSessionId;
-    const body = forward.length === parsed.messages.length ? req.body! : JSON.stringify(batchOut ? forward : forward[0]);
-    // A reply the gateway rewrites must be read whole (bounded); any other JSON reply is gathered up to
-    // MAX_GATHERED_REPLY (one write to the client) and streamed beyond that.
-    const rewrite = listIds !== null || gatewayReplies.length > 0;
-    const up = await this.timed(
-      def.name,
-      performance.now(),
-      http.exchange({ method: 'POST', headers, body, gather: rewrite ? MAX_REWRITE_BODY : MAX_GATHERED_REPLY, overflow: rewrite ? 'fail' : 'stream' }),
-    );
+  /** The POST of a channel-backed server (stdio, legacy SSE): its session is opened by `initialize`. */
+  private async postVirtual(req: ProxyRequest, def: ServerDef, session: McpSession | null, batch: boolean, step: Forward): Promise<ProxyResponse> {
     let s = session;
-    if (!s && hasInit && up.status === 200) {
-      const upstreamSid = up.headers['mcp-session-id'];
-      s = await this.deps.sessions.create(def, req.caller.id, typeof upstreamSid === 'string' ? upstreamSid : null, null);
+    if (!s) {
+      if (!step.hasInit) throw new GatewayError('bad_request', { detail: 'Bad Request: Mcp-Session-Id header is required' });
+      let sid = '';
+      const vs = await this.deps.upstreams.openVirtual(def, req.caller.id, () => this.deps.sessions.channelClosed(sid));
+      try {
+        s = await this.deps.sessions.create(def, req.caller.id, null, vs);
+      } catch (e) {
+        await vs.close().catch(() => {});
+        throw e;
+      }
+      sid = s.id;
     }
-    return this.relay(
-      up,
-      plan,
-      batchOut,
-      s,
-      requestIds,
-      def,
-      (e) => http.mapError(e),
-    );
+    const accept = header(req.headers, 'accept') ?? '';
+    const reply = await this.timed(def.name, performance.now(), s.virtual!.post(step.messages, batch, accept.includes('text/event-stream'), req.signal));
+    return this.relay(reply, step.plan, batch, s, step.requestIds, def);
   }
 
   /** Turn an upstream reply into the client's response (synchronously unless a session must end or a body be read whole). */
@@ -315,24 +324,21 @@ export class McpProxy {
     session: McpSession | null,
     requestIds: readonly (string | number)[],
     def: ServerDef,
-    mapError: (e: unknown) => GatewayError = toGatewayError,
+    errors: ErrorMapper = AS_IS,
   ): ProxyResponse | Promise<ProxyResponse> {
     const body = reply.body;
-    const drain = () => {
-      if (body && !Buffer.isBuffer(body)) body.resume();
-    };
     if (reply.status === 401 || reply.status === 403) {
-      drain();
+      drain(body);
       throw new GatewayError('upstream_unavailable', { detail: `MCP server ${def.name} refused the gateway's credentials`, internal: { status: reply.status } });
     }
     if (reply.status === 404 && session) {
-      drain();
+      drain(body);
       return this.deps.sessions.end(session).then(() => {
         throw new GatewayError('session_not_found', { detail: 'Session not found (ended by the MCP server)' });
       });
     }
     if (reply.status >= 500) {
-      drain();
+      drain(body);
       throw new GatewayError('upstream_unavailable', { detail: `MCP server ${def.name} failed (HTTP ${reply.status})`, internal: { status: reply.status } });
     }
     const headers: Record<string, string> = {};
@@ -345,12 +351,12 @@ export class McpProxy {
     const encoding = (headers['content-encoding'] ?? 'identity').toLowerCase();
     // The gateway asks for unencoded bodies; an encoded body it must inspect is refused, never relayed unfiltered.
     if (encoding !== 'identity' && (ctype.includes('text/event-stream') || ctype.includes('application/json'))) {
-      drain();
+      drain(body);
       throw new GatewayError('upstream_unavailable', { detail: `MCP server ${def.name} sent an encoded body`, internal: { encoding } });
     }
 
     if (reply.status === 202 || !body || (Buffer.isBuffer(body) && body.length === 0)) {
-      drain();
+      drain(body);
       if (plan.gatewayReplies.length) return { status: 200, headers: { ...headers, ...JSON_HEADERS }, body: Buffer.from(JSON.stringify(plan.gatewayReplies)) };
       return { status: reply.status, headers, body: null };
     }
@@ -361,7 +367,7 @@ export class McpProxy {
       const src = body;
       const rw = new SseRewriter(plan);
       src.on('error', (e) => {
-        const err = mapError(e);
+        const err = errors.mapError(e);
         this.deps.logger.debug({ server: def.name, code: err.code }, 'upstream event stream failed');
         rw.endWith(requestIds.map((id) => toJsonRpc(err, id) as JsonRpcResponse));
       });
@@ -378,7 +384,7 @@ export class McpProxy {
       const rewritten = (buf: Buffer): ProxyResponse => ({ status: reply.status, headers, body: rewriteJsonBody(buf, plan, batch) });
       if (Buffer.isBuffer(body)) return rewritten(body);
       return readBody(body, MAX_REWRITE_BODY).then(rewritten, (e: unknown) => {
-        throw mapError(e);
+        throw errors.mapError(e);
       });
     }
     return { status: reply.status, headers, body };
@@ -427,7 +433,7 @@ export class McpProxy {
       up.body.resume();
       throw new GatewayError('method_not_allowed', { detail: `MCP server ${def.name} offers no server-to-client stream`, headers: { Allow: 'POST, DELETE' } });
     }
-    return this.relay(up, plan, false, session, [], def, (e) => http.mapError(e));
+    return this.relay(up, plan, false, session, [], def, http);
   }
 
   // ---------------------------------------------------------------- DELETE
@@ -469,6 +475,27 @@ export class McpProxy {
     return { status: 204, headers: {}, body: null };
   }
 }
+
+/** Discard an upstream body the client will not get. */
+function drain(body: UpstreamReply['body']): void {
+  if (body && !Buffer.isBuffer(body)) body.resume();
+}
+
+/** What a POST forwards once authorized, and how its reply is rewritten. */
+class Forward {
+  constructor(
+    readonly messages: JsonRpcMessage[],
+    readonly plan: RewritePlan,
+    readonly requestIds: (string | number)[],
+    readonly hasInit: boolean,
+  ) {}
+}
+
+/** How an upstream's transport failures become gateway errors (the HTTP upstream maps its own: 502 / 504). */
+interface ErrorMapper {
+  mapError(e: unknown): GatewayError;
+}
+const AS_IS: ErrorMapper = { mapError: toGatewayError };
 
 const NO_LIST_IDS: ReadonlyMap<string | number, string> = new Map();
 const ALL_VISIBLE: Visibility = { all: true, tool: () => true, resource: () => true, template: () => true, prompt: () => true };

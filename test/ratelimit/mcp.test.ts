@@ -3,6 +3,7 @@
  * real SDK upstream: a spent budget answers 429 with a JSON-RPC error and
  * nothing reaches the upstream; the MCP series follow the traffic.
  */
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { newApiToken } from '../../src/auth/api-token-format.js';
 import { uuid } from '../../src/lib/crypto.js';
@@ -10,6 +11,15 @@ import { startHttpUpstream, type FixtureUpstream } from '../fixtures/mcp-upstrea
 import { makeToken, makeUser, rawInitialize, rpc, startMcpGateway, type McpGateway } from '../helpers/mcp.js';
 
 const grant = { server: 'demo', tools: ['echo'], access_level: 'execute' };
+
+/** A local port nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
 
 describe('rate limits and metrics on /mcp', () => {
   let up: FixtureUpstream;
@@ -21,8 +31,11 @@ describe('rate limits and metrics on /mcp', () => {
   beforeAll(async () => {
     up = await startHttpUpstream({ json: true });
     gw = await startMcpGateway({
-      servers: [{ name: 'demo', url: up.url }],
-      groups: [{ name: 'eng', grants: [grant] }],
+      servers: [
+        { name: 'demo', url: up.url },
+        { name: 'down', url: `http://127.0.0.1:${await closedPort()}/mcp` },
+      ],
+      groups: [{ name: 'eng', grants: [grant, { server: 'down', tools: ['echo'], access_level: 'execute' }] }],
       rate_limits: { per_group: { eng: { requests: 1000, per: '1h' } } },
     });
     url = `${gw.url}/mcp/demo`;
@@ -97,5 +110,18 @@ describe('rate limits and metrics on /mcp', () => {
     expect(value('portcullis_rate_limited_total{dimension="token"}')).toBe(1);
     expect(value('portcullis_auth_success_total{method="api_token"}')).toBeGreaterThanOrEqual(6);
     expect(value('portcullis_auth_failure_total{method="none",reason="unauthenticated"}')).toBe(1);
+  });
+
+  it('an upstream exchange that fails is still timed: 502, and one more portcullis_upstream_duration_seconds observation', async () => {
+    const count = async () => {
+      const body = (await gw.t.inject({ method: 'GET', url: '/metrics' })).body;
+      const line = body.split('\n').find((l) => l.startsWith('portcullis_upstream_duration_seconds_count{server="down"} '));
+      return line ? Number(line.split(' ')[1]) : 0;
+    };
+    const before = await count();
+    const r = await rpc(`${gw.url}/mcp/down`, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: {} } }, { authorization: `Bearer ${otherToken}` });
+    expect(r.status).toBe(502);
+    expect(r.json()).toMatchObject({ jsonrpc: '2.0', id: 1, error: { data: { code: 'upstream_unavailable' } } });
+    expect(await count()).toBe(before + 1);
   });
 });

@@ -114,12 +114,11 @@ export class HttpUpstream {
   /** One request/response exchange on the bounded pool; see the file comment. Failures are mapped (502 / 504). */
   exchange(o: ExchangeOptions): Promise<UpstreamExchange> {
     return new Promise((resolve, reject) => {
-      const handler = new ReplyHandler(o.gather, o.overflow, (r) => {
-        this.lastOk = true;
-        resolve(r);
-      }, (e) => reject(this.mapError(e)));
       // undici adds content-length for Buffer and string bodies.
-      this.pool.dispatch({ path: this.path, method: o.method, headers: o.headers, body: o.body, headersTimeout: this.def.timeout, bodyTimeout: this.def.timeout }, handler);
+      this.pool.dispatch(
+        { path: this.path, method: o.method, headers: o.headers, body: o.body, headersTimeout: this.def.timeout, bodyTimeout: this.def.timeout },
+        new ReplyHandler(o.gather, o.overflow, this, resolve, reject),
+      );
     });
   }
 
@@ -161,8 +160,10 @@ class ReplyHandler implements Dispatcher.DispatchHandler {
   constructor(
     private readonly cap: number,
     private readonly overflow: 'stream' | 'fail',
-    private readonly onReply: (r: UpstreamExchange) => void,
-    private readonly onFail: (e: unknown) => void,
+    /** Settled through the upstream and the promise's own functions: no closures per exchange. */
+    private readonly upstream: HttpUpstream,
+    private readonly resolve: (r: UpstreamExchange) => void,
+    private readonly reject: (e: unknown) => void,
   ) {}
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -208,7 +209,7 @@ class ReplyHandler implements Dispatcher.DispatchHandler {
     this.ended = true;
     if (!this.settled) {
       this.settled = true;
-      this.onFail(err);
+      this.reject(this.upstream.mapError(err));
       return;
     }
     this.stream?.destroy(err);
@@ -217,7 +218,8 @@ class ReplyHandler implements Dispatcher.DispatchHandler {
   private settle(r: UpstreamExchange): void {
     if (this.settled) return;
     this.settled = true;
-    this.onReply(r);
+    this.upstream.lastOk = true;
+    this.resolve(r);
   }
 
   private toStream(): void {
