@@ -33,24 +33,24 @@ export function instrumentAuthenticator(auth: Authenticator, metrics: Metrics): 
   if (target[INSTRUMENTED]) return;
   target[INSTRUMENTED] = true;
   const inner = auth.authenticate.bind(auth);
+  const ok = (p: Principal, t0: number): Principal => {
+    metrics.observeAuth((performance.now() - t0) / 1000, p.method);
+    return p;
+  };
+  const failed = (input: CredentialInput, t0: number, e: unknown): never => {
+    metrics.observeAuth((performance.now() - t0) / 1000, null);
+    metrics.authFailure.inc({ method: presentedMethod(input), reason: e instanceof GatewayError ? e.code : 'internal_error' });
+    throw e;
+  };
   auth.authenticate = (input: CredentialInput) => {
     const t0 = performance.now();
-    const ok = (p: Principal): Principal => {
-      metrics.observeAuth((performance.now() - t0) / 1000, p.method);
-      return p;
-    };
-    const failed = (e: unknown): never => {
-      metrics.observeAuth((performance.now() - t0) / 1000, null);
-      metrics.authFailure.inc({ method: presentedMethod(input), reason: e instanceof GatewayError ? e.code : 'internal_error' });
-      throw e;
-    };
-    // Synchronous answers (cached credentials) stay synchronous.
+    // Synchronous answers (cached credentials) stay synchronous, and allocate no closures.
     let r: Principal | Promise<Principal>;
     try {
       r = inner(input);
     } catch (e) {
-      return failed(e);
+      return failed(input, t0, e);
     }
-    return r instanceof Promise ? r.then(ok, failed) : ok(r);
+    return r instanceof Promise ? r.then((p) => ok(p, t0), (e: unknown) => failed(input, t0, e)) : ok(r, t0);
   };
 }

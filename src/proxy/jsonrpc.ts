@@ -43,7 +43,7 @@ export function parseMcpBody(body: Buffer | string): ParsedBody {
   }
   if (Array.isArray(value)) {
     if (value.length === 0) throw new GatewayError('invalid_jsonrpc', { detail: 'Invalid Request: empty batch' });
-    const messages = value.map((v, i) => checkMessage(v, `element ${i}`));
+    const messages = value.map((v, i) => checkMessage(v, i));
     const seen = new Set<string | number>();
     for (const m of messages) {
       if (isRequest(m)) {
@@ -56,25 +56,28 @@ export function parseMcpBody(body: Buffer | string): ParsedBody {
   return { batch: false, messages: [checkMessage(value, 'body')] };
 }
 
-function checkMessage(v: unknown, where: string): JsonRpcMessage {
-  const bad = (why: string) => new GatewayError('invalid_jsonrpc', { detail: `Invalid Request (${where}): ${why}` });
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad('not a JSON-RPC object');
+const invalid = (where: string | number, why: string) =>
+  new GatewayError('invalid_jsonrpc', { detail: `Invalid Request (${typeof where === 'number' ? `element ${where}` : where}): ${why}` });
+
+/** One message's shape; `where` names it in errors ('body', or its index in a batch). No closure per message. */
+function checkMessage(v: unknown, where: string | number): JsonRpcMessage {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw invalid(where, 'not a JSON-RPC object');
   const o = v as Record<string, unknown>;
-  if (o.jsonrpc !== '2.0') throw bad('jsonrpc must be "2.0"');
+  if (o.jsonrpc !== '2.0') throw invalid(where, 'jsonrpc must be "2.0"');
   const hasId = 'id' in o && o.id !== undefined;
-  if (hasId && !(typeof o.id === 'string' || (typeof o.id === 'number' && Number.isFinite(o.id)) || o.id === null)) throw bad('id must be a string or number');
+  if (hasId && !(typeof o.id === 'string' || (typeof o.id === 'number' && Number.isFinite(o.id)) || o.id === null)) throw invalid(where, 'id must be a string or number');
   if ('method' in o) {
-    if (typeof o.method !== 'string' || o.method.length === 0 || o.method.length > 256) throw bad('method must be a non-empty string');
-    if (o.id === null) throw bad('a request id must not be null');
-    if ('params' in o && o.params !== undefined && (o.params === null || typeof o.params !== 'object')) throw bad('params must be an object or array');
+    if (typeof o.method !== 'string' || o.method.length === 0 || o.method.length > 256) throw invalid(where, 'method must be a non-empty string');
+    if (o.id === null) throw invalid(where, 'a request id must not be null');
+    if ('params' in o && o.params !== undefined && (o.params === null || typeof o.params !== 'object')) throw invalid(where, 'params must be an object or array');
     return o as unknown as JsonRpcMessage;
   }
   // a response (client answering a server-to-client request)
-  if (!hasId) throw bad('a response needs an id');
+  if (!hasId) throw invalid(where, 'a response needs an id');
   const hasResult = 'result' in o;
   const hasError = 'error' in o;
-  if (hasResult === hasError) throw bad('a response needs exactly one of result and error');
-  if (hasError && (!o.error || typeof o.error !== 'object')) throw bad('error must be an object');
+  if (hasResult === hasError) throw invalid(where, 'a response needs exactly one of result and error');
+  if (hasError && (!o.error || typeof o.error !== 'object')) throw invalid(where, 'error must be an object');
   return o as unknown as JsonRpcMessage;
 }
 

@@ -112,4 +112,16 @@ describe('JSON-RPC body parsing', () => {
     expect(code(() => parseMcpBody('{"jsonrpc":"2.0","id":1,"result":{},"error":{}}'))).toBe('invalid_jsonrpc');
     expect(code(() => parseMcpBody('[{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","id":1,"method":"b"}]'))).toBe('invalid_jsonrpc');
   });
+  it("names the offending message in the error's detail: the body, or a batch element by index", () => {
+    const detail = (body: string) => {
+      try {
+        parseMcpBody(body);
+      } catch (e) {
+        return (e as GatewayError).detail;
+      }
+      return 'ok';
+    };
+    expect(detail('{"jsonrpc":"1.0","id":1,"method":"a"}')).toBe('Invalid Request (body): jsonrpc must be "2.0"');
+    expect(detail('[{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","id":2}]')).toBe('Invalid Request (element 1): a response needs exactly one of result and error');
+  });
 });
