@@ -114,15 +114,11 @@ export class AuditStore {
   /**
    * Batch insert, cheap per row: audit runs on every MCP message. SQLite uses
    * one cached prepared statement, bound positionally, inside a single
-   * transaction, on the store's writer thread for a file (sqlite-writer.ts)
-   * and on this one for `:memory:`; PostgreSQL one constant-text INSERT ...
-   * SELECT FROM unnest(arrays) per batch.
+   * transaction; PostgreSQL one constant-text INSERT ... SELECT FROM
+   * unnest(arrays) per batch.
    */
   async insertMany(events: StampedEvent[]): Promise<void> {
     if (!events.length) return;
-    // A file-backed SQLite store inserts on its writer thread: the event loop only hands the values over.
-    const writer = this.db.sqliteWriter;
-    if (writer) return writer.write(SQLITE_AUDIT_INSERT, events.map(auditValues));
     const raw = this.db.sqlite;
     // Never write inside a transaction kysely holds open on the same connection (it could roll our rows back).
     if (raw && !raw.inTransaction) {

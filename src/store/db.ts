@@ -3,7 +3,6 @@ import { dirname } from 'node:path';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { CodeMigrationProvider } from './migrations/index.js';
 import { type Database } from './schema.js';
-import { SqliteWriter } from './sqlite-writer.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -12,8 +11,6 @@ export interface Db {
   dialect: Dialect;
   /** The SQLite handle itself, for bulk writes with cached prepared statements (audit). */
   sqlite?: import('better-sqlite3').Database;
-  /** A file-backed SQLite store's off-thread batch writer (audit rows); absent for `:memory:` and PostgreSQL. */
-  sqliteWriter?: SqliteWriter;
   close(): Promise<void>;
 }
 
@@ -35,14 +32,7 @@ export async function openDb(url: string, opts: OpenDbOptions = {}): Promise<Db>
     database.pragma('foreign_keys = ON');
     database.pragma('synchronous = NORMAL');
     const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-    // A second connection can share a file, not a private database (`:memory:`, or '' for a temporary one).
-    if (path === ':memory:' || path === '') return { kysely, dialect: 'sqlite', sqlite: database, close: () => kysely.destroy() };
-    const sqliteWriter = new SqliteWriter(path);
-    const close = async () => {
-      await sqliteWriter.close();
-      await kysely.destroy();
-    };
-    return { kysely, dialect: 'sqlite', sqlite: database, sqliteWriter, close };
+    return { kysely, dialect: 'sqlite', sqlite: database, close: () => kysely.destroy() };
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     const pg = await import('pg');
