@@ -192,10 +192,11 @@ export class McpProxy {
   /**
    * One POST, in one async frame on the hot path (a remote server, session and
    * groups in memory): authorize synchronously, await the upstream exchange,
-   * relay. Every frame between the exchange settling and the reply costs a
-   * promise and a microtask per request, so the remote forward is inline here
-   * rather than in helpers of its own; only the cold paths (a session or
-   * groups not in memory, a channel-backed server, a new session) await more.
+   * relay. The remote forward is inline here rather than in async helpers of
+   * its own (each would add a promise and a microtask per request; the saving
+   * is below what the benchmark resolves, docs/performance.md "Twelfth
+   * round"); only the cold paths (a session or groups not in memory, a
+   * channel-backed server, a new session) await more.
    */
   async post(req: ProxyRequest): Promise<ProxyResponse> {
     const t0 = performance.now();
