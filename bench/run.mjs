@@ -18,6 +18,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { request } from 'undici';
 import {
+  CALL_HEADERS,
   CONNECTIONS,
   GATEWAY_NODE_ARGS,
   HERE,
@@ -123,16 +124,17 @@ async function main() {
   }
 
   // Sanity: the gateway and the floor really authorize (a denied tool is refused, an allowed one answers).
+  const callDenied = async (arm) => {
+    const r = await request(arm.url, { method: 'POST', headers: { ...CALL_HEADERS, ...arm.headers }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'secret_admin', arguments: {} } }) });
+    return { status: r.statusCode, body: await r.body.text() };
+  };
   for (const up of ['sdk', 'echo']) {
     await checkEcho(arms[up].F, `floor ${up}`);
-    const floorDenied = await request(arms[up].F.url, { method: 'POST', headers: { 'content-type': 'application/json', ...arms[up].F.headers }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'secret_admin', arguments: {} } }) });
-    await floorDenied.body.text();
-    if (floorDenied.statusCode !== 403) throw new Error(`floor ${up} did not deny secret_admin: ${floorDenied.statusCode}`);
-    const a = arms[up].G;
-    await checkEcho(a, `gateway ${up}`);
-    const denied = await request(a.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...a.headers }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'secret_admin', arguments: {} } }) });
-    const deniedBody = await denied.body.text();
-    if (!deniedBody.includes('-32003')) throw new Error(`gateway ${up} did not deny secret_admin: ${deniedBody}`);
+    const floorDenied = await callDenied(arms[up].F);
+    if (floorDenied.status !== 403) throw new Error(`floor ${up} did not deny secret_admin: ${floorDenied.status}`);
+    await checkEcho(arms[up].G, `gateway ${up}`);
+    const denied = await callDenied(arms[up].G);
+    if (!denied.body.includes('-32003')) throw new Error(`gateway ${up} did not deny secret_admin: ${denied.body}`);
   }
 
   const results = {
