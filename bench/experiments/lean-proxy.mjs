@@ -12,20 +12,21 @@ import { hash } from 'node:crypto';
 import { createServer as httpCreate } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { Pool } from 'undici';
-const MODE = process.env.LEAN_MODE ?? 'raw';
-const pool = new Pool(target0(), { connections: 128, pipelining: 1, keepAliveTimeout: 60_000 });
-function target0() { return new URL(process.argv[2]).origin; }
 import { uuidv7 } from '../../dist/lib/crypto.js';
 import { nowIso } from '../../dist/lib/time.js';
 import { openStore } from '../../dist/store/index.js';
+
+const MODE = process.env.LEAN_MODE ?? 'raw';
 const [upstreamUrl, apiToken, dbFile] = process.argv.slice(2);
+if (!upstreamUrl || !apiToken || !dbFile) throw new Error('usage: lean-proxy.mjs <upstreamUrl> <apiToken> <sqliteFile>');
 const target = new URL(upstreamUrl);
+const pool = new Pool(target.origin, { connections: 128, pipelining: 1, keepAliveTimeout: 60_000 });
 const principals = new Map([[hash('sha256', apiToken), { actor: 'user:bench@example.com', tokenId: 'tok_bench' }]]);
 const store = await openStore(`sqlite:${dbFile}`);
 let queue = [];
 function audit(event) { event.id = uuidv7(); event.ts = nowIso(); queue.push(event); if (queue.length < 100) return; const b = queue; queue = []; setImmediate(() => void store.audit.insertMany(b)); }
 const CRLF2 = Buffer.from('\r\n\r\n');
-// parse a head: returns {method, path, headers(Map lowercase→string), headLen} or null (need more) ; throws on bad
+// A head: { a: method or status, b: path, headers (lower-case names), bodyStart }, or null while incomplete. No validation.
 function parseHead(buf, start, isResponse) {
   const end = buf.indexOf(CRLF2, start);
   if (end === -1) return null;
