@@ -1,6 +1,6 @@
 /**
- * Owns every connection to upstream MCP servers: one undici Pool per remote
- * server, legacy SSE connections and stdio processes per session, their
+ * Owns every connection to upstream MCP servers: the request and stream pools
+ * of each remote server (upstreams/http.ts), legacy SSE connections and stdio processes per session, their
  * counts and caps, operator start/stop of stdio servers, and tool discovery.
  */
 import { randomUUID } from 'node:crypto';

@@ -1,19 +1,22 @@
 /**
- * One undici Pool per remote upstream (keep-alive, `connections` sockets).
- * Connection failures become 502, missing response headers within the server
- * `timeout` become 504.
+ * One keep-alive pool per remote upstream for request/response traffic (the
+ * lean HTTP/1.1 client of http1.ts, `connections` sockets), and an undici Pool
+ * of its own for long-lived GET event streams. Connection failures become 502,
+ * missing response headers within the server `timeout` become 504.
  *
  * Two ways to exchange: `request()` hands the body back as a Readable (event
- * streams, discovery); `exchange()`, the MCP POST hot path, drives undici's
- * dispatch handler API directly and gathers a JSON reply into one Buffer as it
- * arrives (no body stream, async resource or promise per reply), switching to a
- * Readable only for event streams and replies above its cap.
+ * streams, discovery, DELETE); `exchange()`, the MCP POST hot path, gathers a
+ * JSON reply into one Buffer as it arrives (no body stream, async resource or
+ * promise per reply), switching to a Readable only for event streams and
+ * replies above its cap.
  */
 import { type IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
+import { type ConnectionOptions } from 'node:tls';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { type RemoteServerDef } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';
+import { Http1Pool, InvalidRequestHeaderError, UpstreamAbortedError, UpstreamProtocolError, UpstreamTimeoutError, type Http1Handler, type Http1Request } from './http1.js';
 
 export interface UpstreamHttpResponse {
   status: number;
@@ -34,13 +37,17 @@ export interface HttpRequestOptions {
 }
 
 export interface ExchangeOptions {
-  method: 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Path + query on the upstream origin; defaults to the server URL's. */
+  path?: string;
   headers: Record<string, string>;
   body?: Buffer | string;
-  /** A JSON reply up to this many bytes arrives as one Buffer. */
+  /** A JSON reply up to this many bytes arrives as one Buffer; 0: every body is a Readable (`request()`). */
   gather: number;
   /** A JSON reply above `gather`: `stream` hands the whole of it on as a Readable; `fail` aborts it (502: the gateway must see all of it). */
   overflow: 'stream' | 'fail';
+  /** Abort when the downstream goes away. */
+  signal?: AbortSignal;
 }
 
 export interface UpstreamExchange {
@@ -52,7 +59,7 @@ export interface UpstreamExchange {
 
 export class HttpUpstream {
   /** Request/response traffic: bounded keep-alive pool (`connections`). */
-  readonly pool: Pool;
+  readonly pool: Http1Pool;
   /**
    * Long-lived event streams (GET): their own unbounded pool, so open streams
    * can never take every connection and starve request/response traffic.
@@ -63,19 +70,23 @@ export class HttpUpstream {
   /** Outcome of the last exchange, for status reporting. */
   lastOk: boolean | null = null;
 
-  constructor(readonly def: RemoteServerDef) {
+  /** `tls`: more TLS options for an https upstream (tests pass their CA); the defaults verify the certificate. */
+  constructor(
+    readonly def: RemoteServerDef,
+    tls?: ConnectionOptions,
+  ) {
     const u = new URL(def.url);
     this.origin = u.origin;
     this.path = (u.pathname || '/') + u.search;
-    this.pool = new Pool(this.origin, {
+    this.pool = new Http1Pool(this.origin, {
       connections: def.connections,
-      pipelining: 1,
       keepAliveTimeout: 30_000,
       connectTimeout: Math.min(def.timeout, 10_000),
-      headersTimeout: def.timeout,
-      bodyTimeout: def.timeout,
+      timeout: def.timeout,
+      tls,
     });
     this.streamPool = new Pool(this.origin, {
+      ...(tls ? { connect: tls } : {}),
       connections: null,
       pipelining: 1,
       keepAliveTimeout: 30_000,
@@ -87,22 +98,22 @@ export class HttpUpstream {
 
   /**
    * One exchange. The server `timeout` bounds the wait for response headers
-   * (undici's headersTimeout: precise below 1 s, ±0.5 s above) and, except for
-   * event streams, the gaps in the body. `signal` (a client gone) is passed
+   * and, except for event streams, the gaps in the body. `signal` (a client gone) is passed
    * only where it matters, e.g. GET event streams: MCP treats a disconnect as
    * no cancellation, and a per-request AbortController is not free on the hot path.
    */
   async request(o: HttpRequestOptions): Promise<UpstreamHttpResponse> {
+    if (!o.stream) return this.exchange({ method: o.method, path: o.path, headers: o.headers, body: o.body, gather: 0, overflow: 'stream', signal: o.signal }) as Promise<UpstreamHttpResponse>;
     let res: Dispatcher.ResponseData;
     try {
-      res = await (o.stream ? this.streamPool : this.pool).request({
+      res = await this.streamPool.request({
         path: o.path ?? this.path,
         method: o.method,
         headers: o.body !== undefined ? { ...o.headers, 'content-length': String(Buffer.byteLength(o.body)) } : o.headers,
         body: o.body,
         signal: o.signal,
         headersTimeout: this.def.timeout,
-        bodyTimeout: o.stream ? 0 : this.def.timeout,
+        bodyTimeout: 0,
       });
     } catch (e) {
       throw this.mapError(e);
@@ -114,41 +125,54 @@ export class HttpUpstream {
   /** One request/response exchange on the bounded pool; see the file comment. Failures are mapped (502 / 504). */
   exchange(o: ExchangeOptions): Promise<UpstreamExchange> {
     return new Promise((resolve, reject) => {
-      // undici adds content-length for Buffer and string bodies.
-      this.pool.dispatch(
-        { path: this.path, method: o.method, headers: o.headers, body: o.body, headersTimeout: this.def.timeout, bodyTimeout: this.def.timeout },
-        new ReplyHandler(o.gather, o.overflow, this, resolve, reject),
-      );
+      const handler = new ReplyHandler(o.gather, o.overflow, this, resolve, reject);
+      let req: Http1Request;
+      try {
+        req = this.pool.request(o.method, o.path ?? this.path, o.headers, o.body, handler);
+      } catch (e) {
+        reject(this.mapError(e));
+        return;
+      }
+      const signal = o.signal;
+      if (signal) {
+        if (signal.aborted) req.abort(new UpstreamAbortedError('aborted'));
+        else signal.addEventListener('abort', () => req.abort(new UpstreamAbortedError('aborted')), { once: true });
+      }
     });
   }
 
   /** Map a transport failure onto the registry (502 / 504). */
   mapError(e: unknown): GatewayError {
     if (e instanceof GatewayError) return e;
-    if (e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError) {
+    if (e instanceof InvalidRequestHeaderError)
+      return new GatewayError('upstream_unavailable', { detail: `The request to MCP server ${this.def.name} has a header that cannot be sent`, internal: e });
+    if (e instanceof UpstreamProtocolError) {
+      this.lastOk = false;
+      return new GatewayError('upstream_unavailable', { detail: `MCP server ${this.def.name} sent an invalid response`, internal: e });
+    }
+    if ((e instanceof UpstreamTimeoutError && e.phase !== 'connect') || e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError) {
       this.lastOk = false;
       return new GatewayError('upstream_timeout', { detail: `MCP server ${this.def.name} did not answer in time`, internal: e });
     }
-    if ((e as Error)?.name === 'AbortError' || e instanceof undiciErrors.RequestAbortedError)
+    if ((e as Error)?.name === 'AbortError' || e instanceof undiciErrors.RequestAbortedError || e instanceof UpstreamAbortedError)
       return new GatewayError('upstream_unavailable', { detail: 'The request was aborted', internal: e });
     this.lastOk = false;
     return new GatewayError('upstream_unavailable', { detail: `MCP server ${this.def.name} is unreachable`, internal: e });
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.pool.destroy(), this.streamPool.destroy()]);
+    await Promise.all([this.pool.close(), this.streamPool.destroy()]);
   }
 }
 
 const JSON_RE = /application\/json/i;
 
 /**
- * undici dispatch handler for `exchange()`: settles once with the reply,
- * either gathered (JSON within the cap) or as a Readable fed with backpressure
- * (controller pause/resume); destroying that Readable aborts the upstream request.
+ * The response handler of `exchange()`: settles once with the reply, either
+ * gathered (JSON within the cap) or as a Readable fed with backpressure
+ * (the request's pause/resume); destroying that Readable aborts the request.
  */
-class ReplyHandler implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | null = null;
+class ReplyHandler implements Http1Handler {
   private status = 0;
   private headers: IncomingHttpHeaders = {};
   private chunks: Buffer[] = [];
@@ -166,21 +190,16 @@ class ReplyHandler implements Dispatcher.DispatchHandler {
     private readonly reject: (e: unknown) => void,
   ) {}
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-  }
-
-  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
-    if (status < 200) return; // 1xx informational: the final head follows
+  onHead(req: Http1Request, status: number, headers: IncomingHttpHeaders): void {
     this.status = status;
     this.headers = headers;
     const ct = headers['content-type'];
-    if (ct !== undefined && !JSON_RE.test(String(ct))) this.toStream();
+    if (this.cap === 0 || (ct !== undefined && !JSON_RE.test(String(ct)))) this.toStream(req);
   }
 
-  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+  onData(req: Http1Request, chunk: Buffer): void {
     if (this.stream) {
-      if (!this.stream.push(chunk)) c.pause();
+      if (!this.stream.push(chunk)) req.pause();
       return;
     }
     this.size += chunk.length;
@@ -188,13 +207,13 @@ class ReplyHandler implements Dispatcher.DispatchHandler {
     if (this.size <= this.cap) return;
     if (this.overflow === 'fail') {
       this.chunks = [];
-      c.abort(new GatewayError('upstream_unavailable', { detail: 'The upstream response is too large' }));
+      req.abort(new GatewayError('upstream_unavailable', { detail: 'The upstream response is too large' }));
       return;
     }
-    this.toStream();
+    this.toStream(req);
   }
 
-  onResponseEnd(): void {
+  onEnd(): void {
     this.ended = true;
     if (this.stream) {
       this.stream.push(null);
@@ -205,7 +224,7 @@ class ReplyHandler implements Dispatcher.DispatchHandler {
     this.settle({ status: this.status, headers: this.headers, body });
   }
 
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+  onError(_req: Http1Request, err: Error): void {
     this.ended = true;
     if (!this.settled) {
       this.settled = true;
@@ -222,14 +241,13 @@ class ReplyHandler implements Dispatcher.DispatchHandler {
     this.resolve(r);
   }
 
-  private toStream(): void {
-    const c = this.controller!;
+  private toStream(req: Http1Request): void {
     const s = new Readable({
-      read: () => c.resume(),
+      read: () => req.resume(),
       destroy: (err, cb) => {
         if (!this.ended) {
           this.ended = true;
-          c.abort(err ?? new undiciErrors.RequestAbortedError());
+          req.abort(err ?? new UpstreamAbortedError('aborted'));
         }
         cb(err);
       },
