@@ -218,6 +218,18 @@ describe('Http1Pool: framing and reuse', () => {
     expect(long.connections).toBe(1);
   });
 
+  it('a socket idle for keepAliveTimeout is closed by the pool', async () => {
+    const up = await rawUpstream((_req, s) => s.write(ok('{}')));
+    const p = pool(up.origin, { keepAliveTimeout: 300 });
+    await send(p).c.result;
+    expect(p.size).toBe(1);
+    await expect.poll(() => up.closedSockets, { timeout: 3_000 }).toBe(1);
+    expect(p.size).toBe(0);
+    // The next request opens a new socket.
+    await send(p).c.result;
+    expect(up.connections).toBe(2);
+  });
+
   it('at the connection limit requests wait and are served in order on the open sockets', async () => {
     const up = await rawUpstream((req, s) => setTimeout(() => s.write(ok(req.slice(req.indexOf('\r\n\r\n') + 4))), 10));
     const p = pool(up.origin, { connections: 2 });

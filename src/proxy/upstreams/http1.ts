@@ -327,17 +327,22 @@ export class Conn {
     socket.setTimeout(pool.opts.connectTimeout);
     socket.once(o.tls ? 'secureConnect' : 'connect', () => {
       this.connecting = false;
-      // From now on the socket's own (activity-refreshed) timeout only ends idle sockets.
-      socket.setTimeout(pool.opts.keepAliveTimeout);
+      // No socket timeout once connected: Node would refresh it on every read and write. Idle
+      // sockets are ended by the pool's sweep (Http1Pool.sweep), requests by `timer`.
+      socket.setTimeout(0);
     });
     socket.on('timeout', () => {
       if (this.connecting) this.fail(new UpstreamTimeoutError('connect'));
-      else if (this.req === null) this.destroy();
     });
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
     socket.on('end', () => this.onClose(null));
     socket.on('error', (e) => this.onClose(e));
     socket.on('close', () => this.onClose(null));
+  }
+
+  /** Idle for longer than the pool keeps sockets. */
+  expired(now: number): boolean {
+    return now - this.idleSince >= this.pool.opts.keepAliveTimeout;
   }
 
   /** Idle, open, and not within the margin of the upstream's keep-alive timeout. */
@@ -585,6 +590,7 @@ export class Http1Pool {
   private readonly conns = new Set<Conn>();
   private open = 0;
   private closed = false;
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
     origin: string,
@@ -649,8 +655,21 @@ export class Http1Pool {
   release(c: Conn): void {
     const next = this.queue.shift();
     if (next !== undefined) c.send(next);
-    else this.idle.push(c);
+    else {
+      this.idle.push(c);
+      if (this.sweeper === null) this.sweeper = setInterval(this.sweep, Math.max(250, this.opts.keepAliveTimeout / 2)).unref();
+    }
   }
+
+  /** Close sockets idle for `keepAliveTimeout` or more; stop sweeping when none is left. */
+  private readonly sweep = (): void => {
+    const now = Date.now();
+    for (const c of this.idle.filter((x) => x.expired(now))) c.destroy();
+    if (this.open === 0 && this.sweeper !== null) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
+  };
 
   /** A socket closed: forget it, and open another for a waiting request. */
   opened(c: Conn): void {
@@ -676,6 +695,8 @@ export class Http1Pool {
   /** Close every socket; requests in flight or waiting fail with UpstreamAbortedError. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
     const err = new UpstreamAbortedError('the upstream pool is closed');
     for (const r of this.queue.splice(0)) {
       r.done = true;
