@@ -7,6 +7,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo } from 'node:net';
+import { getEventListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { remoteServerSchema } from '../../src/config/schema.js';
@@ -164,5 +165,22 @@ describe('HttpUpstream.exchange', () => {
     expect(e.code).toBe('upstream_unavailable');
     expect(e.status).toBe(502);
     await u.close();
+  });
+
+  it('a signal aborts the exchange; a long-lived signal keeps no listener once exchanges end', async () => {
+    const u = upstream('/json');
+    const ac = new AbortController();
+    for (let i = 0; i < 20; i++) await u.exchange({ method: 'POST', headers: {}, body: '{}', gather: 1024, overflow: 'fail', signal: ac.signal });
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    const slow = upstream('/slow');
+    const pending = slow.exchange({ method: 'POST', headers: {}, body: '{}', gather: 1024, overflow: 'fail', signal: ac.signal }).catch((x) => x);
+    await expect.poll(() => seen.some((r) => r.path === '/slow')).toBe(true);
+    ac.abort();
+    const e = await pending;
+    expect(e).toBeInstanceOf(GatewayError);
+    expect(e.detail).toBe('The request was aborted');
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    await u.close();
+    await slow.close();
   });
 });

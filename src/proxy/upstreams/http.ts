@@ -136,7 +136,12 @@ export class HttpUpstream {
       const signal = o.signal;
       if (signal) {
         if (signal.aborted) req.abort(new UpstreamAbortedError('aborted'));
-        else signal.addEventListener('abort', () => req.abort(new UpstreamAbortedError('aborted')), { once: true });
+        else {
+          // Removed when the exchange ends, so a long-lived signal does not collect a listener per request.
+          const onAbort = () => req.abort(new UpstreamAbortedError('aborted'));
+          signal.addEventListener('abort', onAbort, { once: true });
+          handler.detach = () => signal.removeEventListener('abort', onAbort);
+        }
       }
     });
   }
@@ -180,6 +185,8 @@ class ReplyHandler implements Http1Handler {
   private stream: Readable | null = null;
   private settled = false;
   private ended = false;
+  /** Set when the exchange listens to an abort signal: stops listening once the response has ended or failed. */
+  detach: (() => void) | null = null;
 
   constructor(
     private readonly cap: number,
@@ -215,6 +222,7 @@ class ReplyHandler implements Http1Handler {
 
   onEnd(): void {
     this.ended = true;
+    this.detach?.();
     if (this.stream) {
       this.stream.push(null);
       return;
@@ -226,6 +234,7 @@ class ReplyHandler implements Http1Handler {
 
   onError(_req: Http1Request, err: Error): void {
     this.ended = true;
+    this.detach?.();
     if (!this.settled) {
       this.settled = true;
       this.reject(this.upstream.mapError(err));
