@@ -94,6 +94,17 @@ describe('config: ${ENV} interpolation', () => {
     expect(problems).toContain('servers[0].headers.X-Upstream-Key: environment variable DEMO_KEY is not set');
   });
 
+  it('server headers: framing and hop-by-hop names, and values with control characters, are refused', () => {
+    const problems = problemsOf(() =>
+      fromYaml('servers:\n  - name: demo\n    url: http://127.0.0.1:3001/mcp\n    headers: { Host: evil.example, Connection: close, X-Key: "${KEY}" }\n', { KEY: 'secret\r\nX-Injected: 1' }),
+    );
+    expect(problems).toContain('servers[0].headers.Host: this header is set by the gateway and cannot be configured');
+    expect(problems).toContain('servers[0].headers.Connection: this header is set by the gateway and cannot be configured');
+    expect(problems.find((p) => p.startsWith('servers[0].headers.X-Key:'))).toMatch(/invalid header value/);
+    // The value itself (a secret) is not echoed in the problem.
+    expect(problems.join('\n')).not.toContain('secret');
+  });
+
   it('interpolates inside numbers-as-strings only where the schema accepts strings', () => {
     const problems = problemsOf(() => fromYaml('server:\n  port: "${P}"\n', { P: '9000' }));
     expect(problems).toEqual(['server.port: Invalid input: expected number, received string']);

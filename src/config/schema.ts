@@ -61,7 +61,15 @@ export const groupSchema = z.strictObject({
 });
 export type GroupDef = z.infer<typeof groupSchema>;
 
-const headerValues = z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'invalid header name'), z.string());
+/** Set by the gateway's upstream client (host, framing) or hop-by-hop: not configurable. */
+const RESERVED_UPSTREAM_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection']);
+const headerValues = z.record(
+  z
+    .string()
+    .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'invalid header name')
+    .refine((k) => !RESERVED_UPSTREAM_HEADERS.has(k.toLowerCase()), 'this header is set by the gateway and cannot be configured'),
+  z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'invalid header value: control characters and characters above U+00FF are not allowed'),
+);
 
 const remoteServer = z.strictObject({
   name: serverName(),

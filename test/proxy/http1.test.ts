@@ -288,10 +288,16 @@ describe('Http1Pool: refusals', () => {
     const p = pool(up.origin);
     expect(() => send(p, '{}', { 'x-a': 'one\r\nx-injected: 1' })).toThrow(InvalidRequestHeaderError);
     expect(() => send(p, '{}', { 'x-a': 'nul\0' })).toThrow(InvalidRequestHeaderError);
+    expect(() => send(p, '{}', { 'x-a': 'tab\tok but bell\u0007' })).toThrow(InvalidRequestHeaderError);
+    // Written as latin1, U+010D U+010A would become CR LF: refused.
+    expect(() => send(p, '{}', { 'x-a': 'a\u010d\u010ax-injected: 1' })).toThrow(InvalidRequestHeaderError);
     for (const name of ['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'expect', 'bad name'])
       expect(() => send(p, '{}', { [name]: 'x' })).toThrow(InvalidRequestHeaderError);
     expect(p.size).toBe(0);
     expect(up.connections).toBe(0);
+    // obs-text and HTAB are allowed, and sent as latin1 bytes.
+    await send(p, '{}', { 'x-a': 'caf\u00e9\tx' }).c.result;
+    expect(up.requests[0]).toContain('x-a: caf\u00e9\tx\r\n');
   });
 });
 

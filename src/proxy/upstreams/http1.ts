@@ -50,7 +50,7 @@ export class UpstreamAbortedError extends Error {
   override name = 'UpstreamAbortedError';
 }
 
-/** A request header the client will not send (not a token, or a value with CR, LF or NUL, or a framing header). */
+/** A request header the client will not send (not a token, a framing or hop-by-hop header, or a value with a control character or a character above U+00FF). */
 export class InvalidRequestHeaderError extends Error {
   override name = 'InvalidRequestHeaderError';
 }
@@ -80,8 +80,12 @@ export interface Http1PoolOptions {
 }
 
 const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Request header values: no CR, LF or NUL (anything else the socket writes as latin1, as undici does). */
-const BAD_REQUEST_VALUE_RE = /[\r\n\0]/;
+/**
+ * Request header values: HTAB, SP, visible ASCII and obs-text only, as node:http and undici
+ * require. The head is written as latin1, so a character above U+00FF must be refused too:
+ * its low byte could be a CR or LF (U+010D, U+010A) and split the head.
+ */
+const BAD_REQUEST_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Response header values: visible characters, obs-text, SP and HTAB only. */
 const BAD_RESPONSE_VALUE_RE = /[\0-\x08\x0a-\x1f\x7f]/;
 const STATUS_LINE_RE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\0-\x08\x0a-\x1f\x7f]*)?$/;
