@@ -12,7 +12,6 @@
  */
 import { type IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import { type ConnectionOptions } from 'node:tls';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { type RemoteServerDef } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';
@@ -70,11 +69,7 @@ export class HttpUpstream {
   /** Outcome of the last exchange, for status reporting. */
   lastOk: boolean | null = null;
 
-  /** `tls`: more TLS options for an https upstream (tests pass their CA); the defaults verify the certificate. */
-  constructor(
-    readonly def: RemoteServerDef,
-    tls?: ConnectionOptions,
-  ) {
+  constructor(readonly def: RemoteServerDef) {
     const u = new URL(def.url);
     this.origin = u.origin;
     this.path = (u.pathname || '/') + u.search;
@@ -83,10 +78,8 @@ export class HttpUpstream {
       keepAliveTimeout: 30_000,
       connectTimeout: Math.min(def.timeout, 10_000),
       timeout: def.timeout,
-      tls,
     });
     this.streamPool = new Pool(this.origin, {
-      ...(tls ? { connect: tls } : {}),
       connections: null,
       pipelining: 1,
       keepAliveTimeout: 30_000,
