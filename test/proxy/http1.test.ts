@@ -402,4 +402,16 @@ describe('Http1Pool: TLS', () => {
     expect((e as NodeJS.ErrnoException).code).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY|CERT/);
     expect(up.requests).toHaveLength(1);
   });
+
+  it('a new socket resumes the TLS session of an earlier one', async () => {
+    const server = createTlsServer({ cert: readFileSync(pki.serverCertFile), key: readFileSync(pki.serverKeyFile) });
+    const resumed: boolean[] = [];
+    server.on('secureConnection', (s) => resumed.push(s.isSessionReused()));
+    const up = await rawUpstream((_req, s) => setTimeout(() => s.write(ok('{}')), 20), server);
+    const p = pool(up.origin, { tls: { ca: pki.ca }, connections: 2 });
+    await send(p).c.result; // one socket, full handshake; its session ticket arrives with the reply
+    await Promise.all([send(p).c.result, send(p).c.result]); // two in flight: a second socket
+    expect(up.connections).toBe(2);
+    expect(resumed).toEqual([false, true]);
+  });
 });

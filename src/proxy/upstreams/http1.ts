@@ -324,8 +324,10 @@ export class Conn {
     const o = pool.target;
     pool.opened(this);
     const socket = o.tls
-      ? tlsConnect({ host: o.host, port: o.port, servername: isIP(o.host) ? undefined : o.host, ALPNProtocols: ['http/1.1'], ...o.tls })
+      ? tlsConnect({ host: o.host, port: o.port, servername: isIP(o.host) ? undefined : o.host, ALPNProtocols: ['http/1.1'], session: pool.tlsSession, ...o.tls })
       : netConnect({ host: o.host, port: o.port });
+    // The newest TLS session ticket is offered by the next socket: a resumed handshake skips the certificate exchange.
+    if (o.tls) socket.on('session', (ticket: Buffer) => (pool.tlsSession = ticket));
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setTimeout(pool.opts.connectTimeout);
@@ -595,6 +597,8 @@ export class Http1Pool {
   private open = 0;
   private closed = false;
   private sweeper: NodeJS.Timeout | null = null;
+  /** The newest TLS session of this origin, for resumption (https only). */
+  tlsSession: Buffer | undefined = undefined;
 
   constructor(
     origin: string,
