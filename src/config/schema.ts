@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { isCidr } from '../lib/cidr.js';
 import { parseDuration, parseSize } from '../lib/duration.js';
 import { ENCRYPTION_KEY_HINT, parseEncryptionKey } from '../lib/secretbox.js';
+import { RESERVED_REQUEST_HEADERS } from '../proxy/upstreams/http1.js';
 
 /** `500ms`, `60s`, `15m`, `24h`, `30d` → milliseconds. */
 export const duration = () =>
@@ -61,13 +62,11 @@ export const groupSchema = z.strictObject({
 });
 export type GroupDef = z.infer<typeof groupSchema>;
 
-/** Set by the gateway's upstream client (host, framing) or hop-by-hop: not configurable. */
-const RESERVED_UPSTREAM_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection']);
 const headerValues = z.record(
   z
     .string()
     .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'invalid header name')
-    .refine((k) => !RESERVED_UPSTREAM_HEADERS.has(k.toLowerCase()), 'this header is set by the gateway and cannot be configured'),
+    .refine((k) => !RESERVED_REQUEST_HEADERS.has(k.toLowerCase()), 'this header is set by the gateway and cannot be configured'),
   z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'invalid header value: control characters and characters above U+00FF are not allowed'),
 );
 

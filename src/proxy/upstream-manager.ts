@@ -1,7 +1,8 @@
 /**
  * Owns every connection to upstream MCP servers: the request and stream pools
- * of each remote server (upstreams/http.ts), legacy SSE connections and stdio processes per session, their
- * counts and caps, operator start/stop of stdio servers, and tool discovery.
+ * of each remote server (upstreams/http.ts), legacy SSE connections and stdio
+ * processes per session, their counts and caps, operator start/stop of stdio
+ * servers, and tool discovery.
  */
 import { randomUUID } from 'node:crypto';
 import { isStdio, type RemoteServerDef, type ServerDef, type StdioServerDef } from '../config/schema.js';

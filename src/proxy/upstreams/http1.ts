@@ -91,12 +91,15 @@ const BAD_RESPONSE_VALUE_RE = /[\0-\x08\x0a-\x1f\x7f]/;
 const STATUS_LINE_RE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\0-\x08\x0a-\x1f\x7f]*)?$/;
 const CHUNK_SIZE_RE = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[^\0-\x08\x0a-\x1f\x7f]*)?$/;
 const CONTENT_LENGTH_RE = /^\d{1,15}$/;
-/** Set by the client itself (host, framing) or hop-by-hop: a caller's value is refused rather than sent twice. */
-const RESERVED = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection']);
+/**
+ * Set by the client itself (host, framing) or hop-by-hop: a caller's value is refused rather
+ * than sent twice. The configuration refuses them in a server's `headers` too.
+ */
+export const RESERVED_REQUEST_HEADERS: ReadonlySet<string> = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection']);
 /** Header names already checked by `sendable` (a few dozen in practice; bounded all the same). */
 const SENDABLE = new Set<string>();
 function sendable(k: string): void {
-  if (!TOKEN_RE.test(k) || RESERVED.has(k.toLowerCase())) throw new InvalidRequestHeaderError(`header ${JSON.stringify(k)} cannot be sent`);
+  if (!TOKEN_RE.test(k) || RESERVED_REQUEST_HEADERS.has(k.toLowerCase())) throw new InvalidRequestHeaderError(`header ${JSON.stringify(k)} cannot be sent`);
   if (SENDABLE.size < 1024) SENDABLE.add(k);
 }
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -311,10 +314,11 @@ export class Conn {
   private reusable = true;
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
-  /** When the socket last became idle, and until when the upstream keeps it (ms since the epoch). */
+  /** When the socket last became idle (ms since the epoch). */
   idleSince = 0;
-  /** The last response's keep-alive hint (ms), and the time after which the idle socket is not reused. */
+  /** The last response's keep-alive hint (ms). */
   private hint: number | null = null;
+  /** After this time (ms since the epoch) the idle socket is not reused: the upstream may be closing it. */
   private keepAliveUntil = Infinity;
 
   constructor(private readonly pool: Http1Pool) {
@@ -350,7 +354,7 @@ export class Conn {
 
   /** Idle, open, and not within the margin of the upstream's keep-alive timeout. */
   usable(now: number): boolean {
-    return !this.closed && this.req === null && now - this.idleSince < this.pool.opts.keepAliveTimeout && now < this.keepAliveUntil;
+    return !this.closed && this.req === null && !this.expired(now) && now < this.keepAliveUntil;
   }
 
   send(req: Http1Request): void {
@@ -589,9 +593,8 @@ export class Http1Pool {
   readonly target: Http1Target;
   private readonly idle: Conn[] = [];
   private readonly queue: Http1Request[] = [];
-  /** Every socket, for close(); it changes per connection, not per request. */
+  /** Every open socket (connecting, busy or idle); it changes per connection, not per request. */
   private readonly conns = new Set<Conn>();
-  private open = 0;
   private closed = false;
   private sweeper: NodeJS.Timeout | null = null;
   /** The newest TLS session of this origin, for resumption (https only). */
@@ -610,7 +613,7 @@ export class Http1Pool {
 
   /** Sockets open (connecting, busy or idle). */
   get size(): number {
-    return this.open;
+    return this.conns.size;
   }
 
   /**
@@ -648,8 +651,7 @@ export class Http1Pool {
       }
       c.destroy();
     }
-    if (this.open < this.opts.connections) {
-      this.open++;
+    if (this.conns.size < this.opts.connections) {
       new Conn(this).send(req);
       return;
     }
@@ -670,26 +672,23 @@ export class Http1Pool {
   private readonly sweep = (): void => {
     const now = Date.now();
     for (const c of this.idle.filter((x) => x.expired(now))) c.destroy();
-    if (this.open === 0 && this.sweeper !== null) {
+    if (this.conns.size === 0 && this.sweeper !== null) {
       clearInterval(this.sweeper);
       this.sweeper = null;
     }
   };
 
-  /** A socket closed: forget it, and open another for a waiting request. */
+  /** A socket was opened (its constructor reports it). */
   opened(c: Conn): void {
     this.conns.add(c);
   }
 
+  /** A socket closed: forget it, and open another for a waiting request. */
   removed(c: Conn): void {
-    this.open--;
     this.conns.delete(c);
     const i = this.idle.indexOf(c);
     if (i !== -1) this.idle.splice(i, 1);
-    if (!this.closed && this.queue.length > 0 && this.open < this.opts.connections) {
-      this.open++;
-      new Conn(this).send(this.queue.shift()!);
-    }
+    if (!this.closed && this.queue.length > 0 && this.conns.size < this.opts.connections) new Conn(this).send(this.queue.shift()!);
   }
 
   dequeue(req: Http1Request): void {
