@@ -13,6 +13,7 @@
  *  4. at the deadline, closes whatever connections remain.
  */
 import { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { LEAN_REQUEST_EVENT, LeanResponse } from '../http/lean/server.js';
 
 export type ShutdownHook = () => void | Promise<void>;
 
@@ -26,7 +27,9 @@ export interface DrainResult {
 
 const kPrev = Symbol('portcullis.inflight.prev');
 const kNext = Symbol('portcullis.inflight.next');
-type Linked = ServerResponse & { [kPrev]?: Linked | null; [kNext]?: Linked | null };
+/** A response in flight: node:http's, or the lean layer's (http/lean/server.ts). */
+export type TrackedResponse = ServerResponse | LeanResponse;
+type Linked = TrackedResponse & { [kPrev]?: Linked | null; [kNext]?: Linked | null };
 
 /**
  * The responses in flight, as an intrusive doubly-linked list through
@@ -41,7 +44,7 @@ type Linked = ServerResponse & { [kPrev]?: Linked | null; [kNext]?: Linked | nul
  * nearly every request was copied into the old generation and only freed by
  * the next full collection (~3 KB per request; docs/performance.md).
  */
-export class InflightList implements Iterable<ServerResponse> {
+export class InflightList implements Iterable<TrackedResponse> {
   private head: Linked | null = null;
   private count = 0;
 
@@ -53,7 +56,7 @@ export class InflightList implements Iterable<ServerResponse> {
     return this.head === r || (r[kPrev] ?? null) !== null;
   }
 
-  add(res: ServerResponse): void {
+  add(res: TrackedResponse): void {
     const r = res as Linked;
     if (this.has(r)) return;
     r[kPrev] = null;
@@ -63,7 +66,7 @@ export class InflightList implements Iterable<ServerResponse> {
     this.count++;
   }
 
-  delete(res: ServerResponse): void {
+  delete(res: TrackedResponse): void {
     const r = res as Linked;
     if (!this.has(r)) return;
     const prev = r[kPrev] ?? null;
@@ -77,8 +80,8 @@ export class InflightList implements Iterable<ServerResponse> {
   }
 
   /** A snapshot (newest first): safe to end responses while going through it. */
-  [Symbol.iterator](): Iterator<ServerResponse> {
-    const all: ServerResponse[] = [];
+  [Symbol.iterator](): Iterator<TrackedResponse> {
+    const all: TrackedResponse[] = [];
     for (let r = this.head; r; r = r[kNext] ?? null) all.push(r);
     return all[Symbol.iterator]();
   }
@@ -90,7 +93,7 @@ export class Lifecycle {
   private readonly inflight = new InflightList();
   /** One shared listener (no closure per request); `this` is the response. */
   private readonly untrack = ((list: InflightList) =>
-    function (this: ServerResponse) {
+    function (this: TrackedResponse) {
       list.delete(this);
     })(this.inflight);
 
@@ -108,14 +111,16 @@ export class Lifecycle {
     this.hooks.push(fn);
   }
 
-  /** Count the server's requests from arrival until their response is finished or aborted. */
+  /** Count the server's requests (node:http's and the lean layer's) from arrival until their response is finished or aborted. */
   track(server: Server): void {
-    server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    const add = (res: TrackedResponse) => {
       this.inflight.add(res);
       // `on`, not `once`: a response closes once, and `once` would allocate a wrapper per request and
       // remove it again on close (~1 µs per request in the echo profile, docs/performance.md).
       res.on('close', this.untrack);
-    });
+    };
+    server.on('request', (_req: IncomingMessage, res: ServerResponse) => add(res));
+    server.on(LEAN_REQUEST_EVENT, add);
   }
 
   /**
@@ -135,7 +140,8 @@ export class Lifecycle {
     }
     let streamsClosed = 0;
     for (const res of this.inflight) {
-      if (res.req?.method === 'GET' && res.headersSent && isEventStream(res)) {
+      // The lean layer serves only POST and DELETE.
+      if (!(res instanceof LeanResponse) && res.req?.method === 'GET' && res.headersSent && isEventStream(res)) {
         streamsClosed++;
         res.end();
       }

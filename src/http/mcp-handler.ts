@@ -10,7 +10,8 @@
  * Every refusal is a JSON-RPC error body (MCP clients expect one), with the
  * same statuses, codes, challenges, audit events and metrics as elsewhere.
  */
-import { type IncomingMessage, type ServerResponse } from 'node:http';
+import { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { type Authenticator } from '../auth/authenticate.js';
 import { type Principal } from '../auth/principal.js';
@@ -22,6 +23,7 @@ import { MAX_GATHERED_REPLY, type McpProxy, type ProxyRequest, type ProxyRespons
 import { rateLimitHeaders, tighter, type RateLimits, type RateState } from '../ratelimit/index.js';
 import { type ClientIpResolver } from './client-ip.js';
 import { type Logger } from './logger.js';
+import { LeanRequest } from './lean/server.js';
 import { credentialInputRaw } from './middleware/authenticate.js';
 
 export interface McpHandlerDeps {
@@ -41,6 +43,37 @@ export interface McpHandlerDeps {
 
 const JSON_CT = 'application/json';
 
+/**
+ * What the handler reads of a request: node:http's IncomingMessage, or a
+ * LeanRequest from the lean layer (http/lean/server.ts), which carries the
+ * whole body already read.
+ */
+export interface McpRequest {
+  readonly method?: string;
+  readonly url?: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: string[];
+  readonly socket: Socket;
+}
+
+/** What the handler uses of a response: node:http's ServerResponse, or a LeanResponse. */
+export interface McpResponse {
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  readonly closed: boolean;
+  readonly writableFinished: boolean;
+  writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
+  flushHeaders(): void;
+  write(chunk: Buffer): boolean;
+  end(body?: Buffer | string): unknown;
+  destroy(): unknown;
+  on(event: 'close' | 'drain', listener: () => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
+  off(event: 'drain', listener: () => void): unknown;
+}
+
+export type McpHttpHandler = (req: McpRequest, res: McpResponse) => boolean;
+
 /** `/mcp/{server}` (optionally with a query) → the raw server segment; null when the path is not that shape. */
 export function mcpPathServer(url: string): string | null {
   if (!url.startsWith('/mcp/')) return null;
@@ -50,7 +83,7 @@ export function mcpPathServer(url: string): string | null {
   return path;
 }
 
-export function makeMcpHandler(d: McpHandlerDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function makeMcpHandler(d: McpHandlerDeps): McpHttpHandler {
   return function handle(req, res) {
     const method = req.method;
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') return false;
@@ -63,7 +96,7 @@ export function makeMcpHandler(d: McpHandlerDeps): (req: IncomingMessage, res: S
 }
 
 /** Serve one /mcp request. Never rejects: a failure becomes the error response here, so no `.catch` per request. */
-async function serve(d: McpHandlerDeps, req: IncomingMessage, res: ServerResponse, method: 'POST' | 'GET' | 'DELETE', url: string, server: string): Promise<void> {
+async function serve(d: McpHandlerDeps, req: McpRequest, res: McpResponse, method: 'POST' | 'GET' | 'DELETE', url: string, server: string): Promise<void> {
   try {
     if (d.shuttingDown()) throw new GatewayError('service_unavailable', { detail: 'The gateway is shutting down', headers: { Connection: 'close' } });
 
@@ -99,7 +132,8 @@ async function serve(d: McpHandlerDeps, req: IncomingMessage, res: ServerRespons
     if (method === 'POST') {
       const ctype = req.headers['content-type'];
       if (ctype === undefined || !ctype.toLowerCase().startsWith(JSON_CT)) throw new GatewayError('unsupported_media_type', { detail: 'Content-Type must be application/json' });
-      body = await readBody(req, d.bodyLimit);
+      // The lean layer has read the body (within the limit) before calling the handler.
+      body = req instanceof LeanRequest ? req.body : await readBody(req as IncomingMessage, d.bodyLimit);
     }
 
     const preq = new HttpProxyRequest(knownServer, caller, req.headers, body, ip, res);
@@ -133,7 +167,7 @@ export class HttpProxyRequest implements ProxyRequest {
     readonly headers: IncomingMessage['headers'],
     readonly body: Buffer | null,
     readonly ip: string | null,
-    private readonly res: ServerResponse,
+    private readonly res: McpResponse,
   ) {}
 
   get signal(): AbortSignal {
@@ -174,7 +208,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 /** Write the response; a promise only while a streamed JSON reply is being gathered. */
-function send(res: ServerResponse, r: ProxyResponse, rate: RateState | null): Promise<void> | undefined {
+function send(res: McpResponse, r: ProxyResponse, rate: RateState | null): Promise<void> | undefined {
   const headers: Record<string, string | number> = rate ? { ...r.headers, ...rateLimitHeaders(rate) } : r.headers;
   const b = r.body;
   if (!(b instanceof Readable)) {
@@ -191,7 +225,7 @@ function send(res: ServerResponse, r: ProxyResponse, rate: RateState | null): Pr
   pipeInto(b, res);
 }
 
-async function sendGathered(res: ServerResponse, status: number, headers: Record<string, string | number>, b: Readable): Promise<void> {
+async function sendGathered(res: McpResponse, status: number, headers: Record<string, string | number>, b: Readable): Promise<void> {
   let got: Collected;
   try {
     got = await collect(b, MAX_GATHERED_REPLY);
@@ -244,13 +278,24 @@ function collect(body: Readable, cap: number): Promise<Collected> {
   });
 }
 
-function pipeInto(body: Readable, res: ServerResponse): void {
+/** Stream `body` into the response with backpressure (both response kinds; `pipe` needs a Writable). */
+function pipeInto(body: Readable, res: McpResponse): void {
+  const resume = () => body.resume();
+  body.on('data', (c: Buffer) => {
+    if (!res.write(c)) body.pause();
+  });
+  body.on('end', () => {
+    res.off('drain', resume);
+    res.end();
+  });
   body.on('error', () => res.destroy());
-  res.on('close', () => body.destroy());
-  body.pipe(res);
+  res.on('drain', resume);
+  res.once('close', () => body.destroy());
+  // collect() may have left it paused at the gathering cap.
+  body.resume();
 }
 
-function fail(d: McpHandlerDeps, res: ServerResponse, e: unknown): void {
+function fail(d: McpHandlerDeps, res: McpResponse, e: unknown): void {
   const err = toGatewayError(e);
   // A refusal of our own (shutting down, a limit) is not worth an error line; a backing service that failed is.
   if (err.status >= 500 && (err.code !== 'service_unavailable' || err.internal !== undefined)) d.logger.error({ err: err.internal ?? e, code: err.code }, 'MCP request failed');

@@ -2,7 +2,9 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance } from 
 import { GatewayError, PROBLEM_CONTENT_TYPE, toGatewayError, toProblem } from '../errors/index.js';
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps, type ServerOptions as HttpsOptions } from 'node:https';
+import { installLean } from './lean/server.js';
 import { type Logger } from './logger.js';
+import { type McpHttpHandler } from './mcp-handler.js';
 
 export interface HttpOptions {
   logger: Logger;
@@ -12,14 +14,15 @@ export interface HttpOptions {
   https?: import('node:https').ServerOptions | null;
   /**
    * Requests this handler claims (returns true) bypass fastify entirely: the
-   * MCP hot path is served by a lean node:http handler. Set after routes are built.
+   * MCP hot path is served by the lean HTTP/1.1 layer (http/lean/server.ts)
+   * when its narrow shape fits, else by a bare node:http handler. Set after
+   * routes are built.
    */
   rawRoutes?: RawRouteSlot;
 }
 
-export type RawHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 export interface RawRouteSlot {
-  handler: RawHandler | null;
+  handler: McpHttpHandler | null;
 }
 
 /** Map framework errors (body parsing, limits) onto the registry. */
@@ -54,7 +57,7 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     forceCloseConnections: false,
     requestIdHeader: false,
     ...(opts.https ? { https: opts.https } : {}),
-    ...(opts.rawRoutes ? { serverFactory: rawAwareServerFactory(opts.rawRoutes, opts.https ?? null) } : {}),
+    ...(opts.rawRoutes ? { serverFactory: rawAwareServerFactory(opts.rawRoutes, opts.https ?? null, opts.bodyLimit) } : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   app.setErrorHandler((e, req, reply) => {
@@ -71,11 +74,13 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
 }
 
 /**
- * The node server fastify listens on: requests claimed by the raw slot are
- * served there, everything else goes to fastify's handler. Same timeouts as
- * fastify's own server.
+ * The node server fastify listens on, with the lean HTTP/1.1 layer in front
+ * of node:http's connection handling: requests of its narrow shape go from
+ * there to the raw slot; of the requests node:http parses, those the raw slot
+ * claims are served there, everything else goes to fastify's handler. Same
+ * timeouts as fastify's own server.
  */
-function rawAwareServerFactory(slot: RawRouteSlot, https: HttpsOptions | null) {
+function rawAwareServerFactory(slot: RawRouteSlot, https: HttpsOptions | null, bodyLimit: number) {
   return (fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void): Server => {
     const dispatch = (req: IncomingMessage, res: ServerResponse) => {
       const h = slot.handler;
@@ -85,6 +90,7 @@ function rawAwareServerFactory(slot: RawRouteSlot, https: HttpsOptions | null) {
     const server = (https ? createHttps(https, dispatch) : createHttp(dispatch)) as Server;
     server.keepAliveTimeout = 72_000;
     server.requestTimeout = 0;
+    installLean(server, { handler: () => slot.handler, bodyLimit });
     return server;
   };
 }

@@ -1,5 +1,5 @@
 import { type FastifyReply, type FastifyRequest } from 'fastify';
-import { type IncomingMessage } from 'node:http';
+import { type IncomingHttpHeaders } from 'node:http';
 import { type Authenticator, type CredentialInput } from '../../auth/authenticate.js';
 import { hasScope, type Principal, type Scope } from '../../auth/principal.js';
 import { type UsageRecorder } from '../../auth/usage.js';
@@ -28,8 +28,8 @@ export function credentialInput(req: FastifyRequest): CredentialInput {
   return credentialInputRaw(req.raw, req.url);
 }
 
-/** The same, from a bare node:http request (the raw /mcp path). */
-export function credentialInputRaw(req: IncomingMessage, url: string): CredentialInput {
+/** The same, from a bare node:http request or a lean one (the /mcp path). */
+export function credentialInputRaw(req: { readonly rawHeaders: string[]; readonly headers: IncomingHttpHeaders; readonly socket: object }, url: string): CredentialInput {
   const raw = req.rawHeaders;
   const authorization: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {

@@ -1,0 +1,150 @@
+/**
+ * The request-head parser of the lean HTTP/1.1 layer (http/lean/server.ts).
+ *
+ * It recognizes one narrow shape of request, the MCP hot path, and nothing
+ * else:
+ *
+ *   POST|DELETE /mcp/{server}[?query] HTTP/1.1
+ *   token header names, values of visible ASCII, SP and HTAB only
+ *   exactly one Host; no header twice
+ *   exactly one Content-Length of digits (required for POST), within the body limit
+ *   no Transfer-Encoding, Expect, Upgrade or HTTP2-Settings
+ *   Connection absent, or only `close` and `keep-alive`
+ *   CRLF line endings, no obs-fold, at most MAX_HEADERS headers in MAX_HEAD bytes
+ *
+ * Anything outside that shape is not an error here: the parser answers
+ * HANDOFF and the connection goes to node:http (llhttp), which serves it, or
+ * refuses it, exactly as it would have without this layer. So the parser only
+ * has to be right about what it accepts, and what it accepts, node:http
+ * accepts with the same meaning (test/http/lean-head.test.ts holds it against
+ * node:http on a corpus of malformed and smuggling-shaped heads).
+ */
+
+/** More bytes are needed to decide. */
+export const INCOMPLETE = 0;
+/** Not the narrow shape: give the connection, with these bytes, to node:http. */
+export const HANDOFF = 1;
+
+/** Largest head accepted (node:http's default --max-http-header-size is 16 KiB; larger goes there). */
+export const MAX_HEAD = 16 * 1024;
+/** Most header lines accepted. */
+export const MAX_HEADERS = 64;
+
+export interface LeanHead {
+  method: 'POST' | 'DELETE';
+  /** The request-target as sent (origin-form, `/mcp/...`). */
+  url: string;
+  /** Lower-cased names → values with surrounding whitespace removed (node:http's shape; no duplicates). */
+  headers: Record<string, string>;
+  /** Names as sent and values, alternating (node:http's `rawHeaders`). */
+  rawHeaders: string[];
+  contentLength: number;
+  /** The client asked for the connection to close after this response. */
+  close: boolean;
+  /** Bytes of the head, the final CRLF CRLF included. */
+  headLength: number;
+}
+
+const END = Buffer.from('\r\n\r\n', 'latin1');
+/** Characters a head may hold at all: HTAB, CR, LF (checked for pairing below), visible ASCII and SP. */
+const BAD_CHAR = /[^\t\r\n\x20-\x7e]/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** `/mcp/` + one segment of unreserved, sub-delims, `:`, `@` or percent escapes, then an optional query. */
+const TARGET = /^\/mcp\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+(?:\?(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*)?$/;
+const DIGITS = /^[0-9]{1,15}$/;
+const VERSION = ' HTTP/1.1';
+const POST = 'POST /mcp/';
+const DELETE = 'DELETE /mcp/';
+
+/** Whether the first bytes could still begin `prefix` (or already do). */
+function startsLike(buf: Buffer, prefix: string): boolean {
+  const n = Math.min(buf.length, prefix.length);
+  for (let i = 0; i < n; i++) if (buf[i] !== prefix.charCodeAt(i)) return false;
+  return true;
+}
+
+/** An LF with no CR before it, or a CR with something other than LF after it (the last byte may still be a CR awaiting its LF). */
+function hasBareLineBreak(buf: Buffer, end: number): boolean {
+  for (let i = 0; i < end; i++) {
+    const c = buf[i];
+    if (c === 0x0a && (i === 0 || buf[i - 1] !== 0x0d)) return true;
+    if (c === 0x0d && i + 1 < end && buf[i + 1] !== 0x0a) return true;
+  }
+  return false;
+}
+
+/**
+ * Parse the head at the start of `buf`: a LeanHead when it is the narrow
+ * shape, INCOMPLETE when more bytes could still make it one, HANDOFF otherwise.
+ */
+export function parseRequestHead(buf: Buffer, bodyLimit: number): LeanHead | typeof INCOMPLETE | typeof HANDOFF {
+  const post = buf[0] === 0x50;
+  if (!startsLike(buf, post ? POST : DELETE)) return HANDOFF;
+  const end = buf.indexOf(END);
+  if (end === -1) {
+    if (buf.length >= MAX_HEAD || hasBareLineBreak(buf, buf.length)) return HANDOFF;
+    return INCOMPLETE;
+  }
+  if (end + 4 > MAX_HEAD) return HANDOFF;
+  const head = buf.toString('latin1', 0, end);
+  if (BAD_CHAR.test(head)) return HANDOFF;
+  const lines = head.split('\r\n');
+  if (lines.length - 1 > MAX_HEADERS) return HANDOFF;
+
+  const line0 = lines[0];
+  if (!line0.endsWith(VERSION)) return HANDOFF;
+  const methodLength = post ? 4 : 6;
+  const url = line0.slice(methodLength + 1, line0.length - VERSION.length);
+  if (!TARGET.test(url)) return HANDOFF;
+
+  const headers: Record<string, string> = {};
+  const rawHeaders: string[] = [];
+  let host = false;
+  let contentLength = -1;
+  let close = false;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    // A CR or LF left inside a line was not part of a CRLF pair.
+    if (line.indexOf('\r') !== -1 || line.indexOf('\n') !== -1) return HANDOFF;
+    const colon = line.indexOf(':');
+    if (colon <= 0) return HANDOFF;
+    const name = line.slice(0, colon);
+    // Also refuses obs-fold (a line starting with SP or HTAB) and whitespace before the colon.
+    if (!TOKEN.test(name)) return HANDOFF;
+    const key = name.toLowerCase();
+    // A repeated name, or one Object.prototype already answers (`constructor`, `__proto__`): node:http decides.
+    if (headers[key] !== undefined || key === '__proto__') return HANDOFF;
+    // Only SP and HTAB are left to trim (BAD_CHAR refused every other space).
+    const value = line.slice(colon + 1).trim();
+    switch (key) {
+      case 'host':
+        host = true;
+        break;
+      case 'content-length':
+        if (!DIGITS.test(value)) return HANDOFF;
+        contentLength = Number(value);
+        if (contentLength > bodyLimit) return HANDOFF;
+        break;
+      case 'connection':
+        for (const t of value.split(',')) {
+          const token = t.trim().toLowerCase();
+          if (token === 'close') close = true;
+          else if (token !== 'keep-alive') return HANDOFF;
+        }
+        break;
+      case 'transfer-encoding':
+      case 'expect':
+      case 'upgrade':
+      case 'http2-settings':
+        return HANDOFF;
+    }
+    headers[key] = value;
+    rawHeaders.push(name, value);
+  }
+  if (!host) return HANDOFF;
+  if (contentLength === -1) {
+    if (post) return HANDOFF;
+    contentLength = 0;
+  }
+  return { method: post ? 'POST' : 'DELETE', url, headers, rawHeaders, contentLength, close, headLength: end + 4 };
+}
