@@ -13,6 +13,7 @@ import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestPki, type IssuedCert, type TestPki } from '../helpers/certs.js';
 import { E2E_GROUPS } from '../helpers/external-e2e.js';
 import { httpsRequest } from '../helpers/https-client.js';
+import { leanLayerOf } from '../../src/http/lean/server.js';
 
 const ids = { eng: '/O=Acme/CN=client-001', reader: '/CN=reader-dash', revoked: '/CN=client-revoked', disallowed: '/CN=intruder' };
 
@@ -75,6 +76,9 @@ describe('security: client certificates on /mcp/{server}', () => {
     });
 
   it("an allowed certificate lists and calls tools with its provider's group grants", async () => {
+    // The POSTs are served by the lean HTTP/1.1 layer, over TLS, with the handshake's peer certificate.
+    const lean = leanLayerOf(t.app.http.server)!.stats;
+    const served = lean.served;
     const eng = await connect(pki.client(ids.eng));
     expect((await eng.listTools()).tools.map((x) => x.name).sort()).toEqual(['add', 'echo']);
     const r = await eng.callTool({ name: 'echo', arguments: { text: 'over mTLS' } });
@@ -88,6 +92,7 @@ describe('security: client certificates on /mcp/{server}', () => {
     const before = upstream.requests.length;
     await expect(reader.callTool({ name: 'echo', arguments: { text: 'x' } })).rejects.toMatchObject({ code: -32003 });
     expect(upstream.requests.length).toBe(before);
+    expect(lean.served - served).toBeGreaterThanOrEqual(8);
   });
 
   for (const [what, cert, detail] of [

@@ -249,6 +249,8 @@ class LeanConnection {
   private bodyParts: Buffer[] = [];
   private bodySize = 0;
   private res: LeanResponse | null = null;
+  /** Bytes that arrived while Busy (joined to `pending` once the response is done). */
+  private queued: Buffer[] = [];
   /** The socket was paused because bytes arrived while Busy. */
   private paused = false;
   /** Inside the handler call: a response finished synchronously is picked up by the loop in next(), not by recursion. */
@@ -273,15 +275,16 @@ class LeanConnection {
       this.bodyPart(chunk);
       return;
     }
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     if (this.state === State.Busy) {
       // Pipelined bytes wait for the response; stop reading until then.
+      this.queued.push(chunk);
       if (!this.paused) {
         this.paused = true;
         this.socket.pause();
       }
       return;
     }
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     if (this.state === State.Head) this.next();
   }
 
@@ -383,6 +386,10 @@ class LeanConnection {
     this.state = State.Head;
     this.started = false;
     this.since = Date.now();
+    if (this.queued.length > 0) {
+      this.pending = Buffer.concat([this.pending, ...this.queued]);
+      this.queued = [];
+    }
     if (!this.inHandler) this.next();
   }
 
