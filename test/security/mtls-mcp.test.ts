@@ -79,6 +79,7 @@ describe('security: client certificates on /mcp/{server}', () => {
     // The POSTs are served by the lean HTTP/1.1 layer, over TLS, with the handshake's peer certificate.
     const lean = leanLayerOf(t.app.http.server)!.stats;
     const served = lean.served;
+    const handedOff = lean.handedOff;
     const eng = await connect(pki.client(ids.eng));
     expect((await eng.listTools()).tools.map((x) => x.name).sort()).toEqual(['add', 'echo']);
     const r = await eng.callTool({ name: 'echo', arguments: { text: 'over mTLS' } });
@@ -93,6 +94,8 @@ describe('security: client certificates on /mcp/{server}', () => {
     await expect(reader.callTool({ name: 'echo', arguments: { text: 'x' } })).rejects.toMatchObject({ code: -32003 });
     expect(upstream.requests.length).toBe(before);
     expect(lean.served - served).toBeGreaterThanOrEqual(8);
+    // The SDK's GET event streams were handed to node:http over the same TLS sockets.
+    expect(lean.handedOff - handedOff).toBeGreaterThanOrEqual(1);
   });
 
   for (const [what, cert, detail] of [
