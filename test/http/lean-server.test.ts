@@ -225,6 +225,18 @@ describe('lean HTTP/1.1 layer in the gateway', () => {
     c.close();
   });
 
+  it('a client that half-closes (FIN) mid-request: the request is aborted and the connection ended, as node:http does', async () => {
+    const lifecycle = gw.t.app.services.lifecycle;
+    const c = await RawConn.open(gw.url);
+    c.send(post('/mcp/held', INIT(85), auth()));
+    await until(() => holds.length === 1);
+    expect(lifecycle.inFlight).toBe(1);
+    c.socket.end();
+    await c.closedP;
+    await until(() => lifecycle.inFlight === 0);
+    holds.shift()!();
+  });
+
   it('stops reading a connection whose pipelined bytes arrive while a request is in flight (memory stays bounded)', async () => {
     const c = await RawConn.open(gw.url);
     c.send(post('/mcp/held', INIT(91), auth()));

@@ -258,8 +258,7 @@ class LeanConnection {
 
   readonly onData = (chunk: Buffer) => this.data(chunk);
   readonly onDrain = () => this.res?.emit('drain');
-  // node:http (httpAllowHalfOpen false) treats the client's FIN as the end of the connection, a request in progress included.
-  readonly onEnd = () => this.destroy();
+  readonly onEnd = () => this.clientEnded();
   readonly onClose = () => this.gone();
   readonly onError = () => this.destroy();
 
@@ -391,6 +390,18 @@ class LeanConnection {
       this.queued = [];
     }
     if (!this.inHandler) this.next();
+  }
+
+  /**
+   * The client sent FIN. As node:http does (httpAllowHalfOpen false): what
+   * was written is flushed and the connection ended, and a request in
+   * progress is aborted. A connection already closing (a last response being
+   * flushed, a 408) is left to finish.
+   */
+  private clientEnded(): void {
+    if (this.state === State.Gone) return;
+    this.socket.end();
+    this.gone();
   }
 
   /** Close at once; an unfinished response sees 'close' and aborts. */
