@@ -74,6 +74,27 @@ function hasBareLineBreak(buf: Buffer, end: number): boolean {
 }
 
 /**
+ * Header names seen before, as sent → their lower-cased form, one string
+ * object per name. A property key that is the same string object each time
+ * is internalized once (as node:http's constant names for known fields are),
+ * where a fresh `toLowerCase()` per request costs a string-table lookup on
+ * every write and read of the headers object. Only names that passed the
+ * token check are kept, and at most NAMES_CACHED of them, so a client
+ * sending random names cannot grow it.
+ */
+const NAMES = new Map<string, string>();
+const NAMES_CACHED = 512;
+
+function headerKey(name: string): string | null {
+  const hit = NAMES.get(name);
+  if (hit !== undefined) return hit;
+  if (!TOKEN.test(name)) return null;
+  const key = name.toLowerCase();
+  if (NAMES.size < NAMES_CACHED) NAMES.set(name, key);
+  return key;
+}
+
+/**
  * Parse the head at the start of `buf`: a LeanHead when it is the narrow
  * shape, INCOMPLETE when more bytes could still make it one, HANDOFF otherwise.
  */
@@ -88,10 +109,13 @@ export function parseRequestHead(buf: Buffer, bodyLimit: number): LeanHead | typ
   if (end + 4 > MAX_HEAD) return HANDOFF;
   const head = buf.toString('latin1', 0, end);
   if (BAD_CHAR.test(head)) return HANDOFF;
-  const lines = head.split('\r\n');
-  if (lines.length - 1 > MAX_HEADERS) return HANDOFF;
 
-  const line0 = lines[0];
+  // The request line. Every line ends at the first CRLF after its start; a CR
+  // or LF before that is not part of a pair, so it is checked for on each line.
+  let eol = head.indexOf('\r\n');
+  if (eol === -1) eol = head.length;
+  if (!lineIsClean(head, 0, eol)) return HANDOFF;
+  const line0 = head.slice(0, eol);
   if (!line0.endsWith(VERSION)) return HANDOFF;
   const methodLength = post ? 4 : 6;
   const url = line0.slice(methodLength + 1, line0.length - VERSION.length);
@@ -102,20 +126,21 @@ export function parseRequestHead(buf: Buffer, bodyLimit: number): LeanHead | typ
   let host = false;
   let contentLength = -1;
   let close = false;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    // A CR or LF left inside a line was not part of a CRLF pair.
-    if (line.indexOf('\r') !== -1 || line.indexOf('\n') !== -1) return HANDOFF;
-    const colon = line.indexOf(':');
-    if (colon <= 0) return HANDOFF;
-    const name = line.slice(0, colon);
+  let count = 0;
+  for (let pos = eol + 2; pos < head.length; pos = eol + 2) {
+    eol = head.indexOf('\r\n', pos);
+    if (eol === -1) eol = head.length;
+    if (++count > MAX_HEADERS || !lineIsClean(head, pos, eol)) return HANDOFF;
+    const colon = head.indexOf(':', pos);
+    if (colon <= pos || colon >= eol) return HANDOFF;
+    const name = head.slice(pos, colon);
     // Also refuses obs-fold (a line starting with SP or HTAB) and whitespace before the colon.
-    if (!TOKEN.test(name)) return HANDOFF;
-    const key = name.toLowerCase();
+    const key = headerKey(name);
+    if (key === null) return HANDOFF;
     // A repeated name, or one Object.prototype already answers (`constructor`, `__proto__`): node:http decides.
     if (headers[key] !== undefined || key === '__proto__') return HANDOFF;
     // Only SP and HTAB are left to trim (BAD_CHAR refused every other space).
-    const value = line.slice(colon + 1).trim();
+    const value = head.slice(colon + 1, eol).trim();
     switch (key) {
       case 'host':
         host = true;
@@ -147,4 +172,12 @@ export function parseRequestHead(buf: Buffer, bodyLimit: number): LeanHead | typ
     contentLength = 0;
   }
   return { method: post ? 'POST' : 'DELETE', url, headers, rawHeaders, contentLength, close, headLength: end + 4 };
+}
+
+/** No CR or LF in head[from, to) (the line's own CRLF starts at `to`). */
+function lineIsClean(head: string, from: number, to: number): boolean {
+  const cr = head.indexOf('\r', from);
+  if (cr !== -1 && cr < to) return false;
+  const lf = head.indexOf('\n', from);
+  return lf === -1 || lf > to;
 }
