@@ -47,6 +47,7 @@ class RawConn {
     const { hostname, port } = new URL(url);
     return new Promise((resolve, reject) => {
       const s = connect(Number(port), hostname);
+      s.setNoDelay(true);
       s.once('connect', () => resolve(new RawConn(s)));
       s.once('error', reject);
     });
@@ -248,6 +249,29 @@ describe('lean HTTP/1.1 layer in the gateway', () => {
     expect(c.socket.writableLength).toBeGreaterThan(16 * 1024 * 1024);
     holds.shift()!();
     expect(JSON.parse((await c.next()).body)).toMatchObject({ id: 91 });
+    c.close();
+  });
+
+  it('a head and body trickled in a few bytes at a time are still served here', async () => {
+    const c = await RawConn.open(gw.url);
+    const served = stats.served;
+    const whole = post('/mcp/demo', INIT(95), auth());
+    for (let i = 0; i < whole.length; i += 3) {
+      c.send(whole.slice(i, i + 3));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(JSON.parse((await c.next()).body)).toMatchObject({ id: 95 });
+    expect(stats.served - served).toBe(1);
+    c.close();
+  });
+
+  it('a pipelined request split around the end of the one before is served in order', async () => {
+    const c = await RawConn.open(gw.url);
+    const second = post('/mcp/demo', INIT(97), auth());
+    c.send(post('/mcp/demo', INIT(96), auth()) + second.slice(0, 30));
+    expect(JSON.parse((await c.next()).body)).toMatchObject({ id: 96 });
+    c.send(second.slice(30));
+    expect(JSON.parse((await c.next()).body)).toMatchObject({ id: 97 });
     c.close();
   });
 

@@ -32,7 +32,7 @@
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Server } from 'node:http';
 import { type Socket } from 'node:net';
-import { HANDOFF, INCOMPLETE, parseRequestHead, type LeanHead } from './head.js';
+import { HANDOFF, INCOMPLETE, MAX_HEAD, MAX_HEADERS, parseRequestHead, type LeanHead } from './head.js';
 
 /** Emitted on the node server with each LeanResponse as its request starts (lifecycle in-flight tracking). */
 export const LEAN_REQUEST_EVENT = 'portcullis:lean-request';
@@ -66,15 +66,20 @@ export class LeanRequest {
 }
 
 const enum State {
-  /** Waiting for (the rest of) a head; `pending` holds what has arrived. */
+  /** Waiting for (the rest of) a head; `pending` and `parts` hold what has arrived. */
   Head,
   /** Reading a body of known length. */
   Body,
-  /** A request is being served; later bytes wait in `pending`. */
+  /** A request is being served; later bytes wait in `queued`. */
   Busy,
+  /** Closing: a last response or a 408 is being flushed; bytes from the client are ignored. */
+  Closing,
   /** Closed, or given to node:http. */
   Gone,
 }
+
+/** A closing connection whose last bytes the client does not read is destroyed after this long (or the headers timeout, if shorter). */
+const CLOSE_GRACE_MS = 5_000;
 
 const EMPTY = Buffer.alloc(0);
 /** Response header values: what node:http accepts (no CR, LF or other control characters). */
@@ -238,9 +243,19 @@ function headerLine(name: string, value: string): string {
 /** One accepted connection while the lean layer owns it. */
 class LeanConnection {
   state = State.Head;
-  /** Bytes received and not yet consumed. */
+  /** Bytes received and not yet consumed, contiguous. */
   pending: Buffer = EMPTY;
-  /** When the current head started arriving, or when the connection went idle (ms). */
+  /**
+   * Bytes of an unfinished head that arrived after `pending`, not yet joined:
+   * they are joined (and the head parsed again) only when a chunk brings an
+   * LF, the only byte that can complete a head, so a head trickled in small
+   * chunks costs linear time, not a copy and a scan per chunk.
+   */
+  private parts: Buffer[] = [];
+  private partsSize = 0;
+  /** Chunks with an LF that did not complete the head (bounded by MAX_HEADERS). */
+  private lfChunks = 0;
+  /** When the current head started arriving, when the connection went idle, or when it began closing (ms). */
   since = Date.now();
   /** Whether anything of the current head has arrived (false: idle between requests). */
   started = false;
@@ -270,21 +285,55 @@ class LeanConnection {
   ) {}
 
   private data(chunk: Buffer): void {
-    if (this.state === State.Body) {
-      this.bodyPart(chunk);
-      return;
-    }
-    if (this.state === State.Busy) {
-      // Pipelined bytes wait for the response; stop reading until then.
-      this.queued.push(chunk);
-      if (!this.paused) {
-        this.paused = true;
+    switch (this.state) {
+      case State.Body:
+        this.bodyPart(chunk);
+        return;
+      case State.Busy:
+        // Pipelined bytes wait for the response; stop reading until then.
+        this.queued.push(chunk);
+        if (!this.paused) {
+          this.paused = true;
+          this.socket.pause();
+        }
+        return;
+      case State.Head:
+        this.headPart(chunk);
+        return;
+      default:
+        // Closing: nothing more is read from this client.
         this.socket.pause();
-      }
+    }
+  }
+
+  private headPart(chunk: Buffer): void {
+    if (!this.started) {
+      this.started = true;
+      this.since = Date.now();
+    }
+    if (this.pending.length === 0) this.pending = chunk;
+    else {
+      this.parts.push(chunk);
+      this.partsSize += chunk.length;
+    }
+    // Without an LF nothing can complete (or, but for its first bytes, refuse) a head.
+    const total = this.pending.length + this.partsSize;
+    if (chunk.indexOf(0x0a) === -1) {
+      if (total < MAX_HEAD && (this.partsSize > 0 || total > 12)) return;
+    } else if (++this.lfChunks > MAX_HEADERS + 2) {
+      // A head spread over more chunks with line ends than it may have lines: node:http (whose parser is incremental) decides.
+      this.pending = Buffer.concat([this.pending, ...this.parts], total);
+      this.parts = [];
+      this.partsSize = 0;
+      this.handOff();
       return;
     }
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    if (this.state === State.Head) this.next();
+    if (this.parts.length > 0) {
+      this.pending = Buffer.concat([this.pending, ...this.parts], total);
+      this.parts = [];
+      this.partsSize = 0;
+    }
+    this.next();
   }
 
   /** Parse what is pending: serve (as long as responses finish at once), wait for more, or hand off. */
@@ -301,6 +350,7 @@ class LeanConnection {
         this.handOff();
         return;
       }
+      this.lfChunks = 0;
       const rest = this.pending.length - r.headLength;
       if (rest >= r.contentLength) {
         const body = this.pending.subarray(r.headLength, r.headLength + r.contentLength);
@@ -367,6 +417,7 @@ class LeanConnection {
     this.res = null;
     res.markClosed();
     this.pending = Buffer.concat([rawHead(head), body, this.pending]);
+    this.state = State.Head;
     this.handOff();
   }
 
@@ -375,11 +426,10 @@ class LeanConnection {
     if (this.res !== res) return;
     this.res = null;
     res.markClosed();
-    if (this.closeAfter || this.state === State.Gone) {
-      this.state = State.Gone;
-      this.layer.forget(this);
+    if (this.state !== State.Busy) return;
+    if (this.closeAfter) {
       // As node:http does after a last response: end, and destroy once the write is flushed.
-      this.socket.destroySoon();
+      this.closing();
       return;
     }
     this.state = State.Head;
@@ -392,16 +442,28 @@ class LeanConnection {
     if (!this.inHandler) this.next();
   }
 
+  /** End the connection once what was written is flushed; the sweep destroys it if that takes longer than CLOSE_GRACE_MS. */
+  private closing(): void {
+    this.state = State.Closing;
+    this.since = Date.now();
+    this.pending = EMPTY;
+    this.parts = [];
+    this.queued = [];
+    this.bodyParts = [];
+    this.socket.destroySoon();
+  }
+
   /**
    * The client sent FIN. As node:http does (httpAllowHalfOpen false): what
    * was written is flushed and the connection ended, and a request in
-   * progress is aborted. A connection already closing (a last response being
-   * flushed, a 408) is left to finish.
+   * progress is aborted. A connection already closing is left to finish.
    */
   private clientEnded(): void {
-    if (this.state === State.Gone) return;
-    this.socket.end();
-    this.gone();
+    if (this.state === State.Closing || this.state === State.Gone) return;
+    const res = this.res;
+    this.res = null;
+    this.closing();
+    res?.markClosed();
   }
 
   /** Close at once; an unfinished response sees 'close' and aborts. */
@@ -410,8 +472,9 @@ class LeanConnection {
     this.gone();
   }
 
-  /** The socket closed (or is closing): forget it, and tell a response in progress. */
+  /** The socket closed: forget it, and tell a response in progress. */
   gone(): void {
+    if (this.state === State.Gone) return;
     this.state = State.Gone;
     this.layer.forget(this);
     const res = this.res;
@@ -430,13 +493,13 @@ class LeanConnection {
   check(now: number): void {
     if (this.state === State.Head && !this.started) {
       if (this.server.keepAliveTimeout > 0 && now - this.since >= this.server.keepAliveTimeout) this.destroy();
-      return;
-    }
-    if ((this.state === State.Head || this.state === State.Body) && this.server.headersTimeout > 0 && now - this.since >= this.server.headersTimeout) {
-      this.state = State.Gone;
-      this.layer.forget(this);
-      this.socket.write(TIMEOUT_408, 'latin1');
-      this.socket.destroySoon();
+    } else if (this.state === State.Head || this.state === State.Body) {
+      if (this.server.headersTimeout > 0 && now - this.since >= this.server.headersTimeout) {
+        this.socket.write(TIMEOUT_408, 'latin1');
+        this.closing();
+      }
+    } else if (this.state === State.Closing) {
+      if (now - this.since >= Math.min(CLOSE_GRACE_MS, this.server.headersTimeout || CLOSE_GRACE_MS)) this.destroy();
     }
   }
 
@@ -451,15 +514,17 @@ class LeanConnection {
     s.off('close', this.onClose);
     s.off('error', this.onError);
     this.layer.stats.handedOff++;
-    if (this.pending.length > 0) {
+    const bytes = this.parts.length > 0 ? Buffer.concat([this.pending, ...this.parts]) : this.pending;
+    this.pending = EMPTY;
+    this.parts = [];
+    if (bytes.length > 0) {
       if (s.readableEnded) {
         // The client half-closed and its last bytes were already read: they cannot be put back.
         s.destroy();
         return;
       }
-      s.unshift(this.pending);
+      s.unshift(bytes);
     }
-    this.pending = EMPTY;
     this.layer.nodeListener.call(this.server, s);
     if (this.paused) {
       this.paused = false;
