@@ -62,6 +62,7 @@ export interface McpResponse {
   readonly destroyed: boolean;
   readonly closed: boolean;
   readonly writableFinished: boolean;
+  readonly writableEnded: boolean;
   writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
   flushHeaders(): void;
   write(chunk: Buffer): boolean;
@@ -278,15 +279,22 @@ function collect(body: Readable, cap: number): Promise<Collected> {
   });
 }
 
-/** Stream `body` into the response with backpressure (both response kinds; `pipe` needs a Writable). */
+/**
+ * Stream `body` into the response with backpressure (both response kinds;
+ * `pipe` needs a Writable). A response ended elsewhere (the drain ends open
+ * event streams) is written no more, as `pipe` stops at 'finish': a write
+ * after end is an 'error' on a ServerResponse. Its 'close' then releases the
+ * body.
+ */
 function pipeInto(body: Readable, res: McpResponse): void {
   const resume = () => body.resume();
   body.on('data', (c: Buffer) => {
-    if (!res.write(c)) body.pause();
+    if (res.writableEnded) body.pause();
+    else if (!res.write(c)) body.pause();
   });
   body.on('end', () => {
     res.off('drain', resume);
-    res.end();
+    if (!res.writableEnded) res.end();
   });
   body.on('error', () => res.destroy());
   res.on('drain', resume);

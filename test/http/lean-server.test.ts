@@ -8,7 +8,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpUpstream, startRawUpstream, type FixtureUpstream } from '../fixtures/mcp-upstreams.js';
-import { connectClient, makeToken, makeUser, startMcpGateway, type McpGateway } from '../helpers/mcp.js';
+import { connectClient, makeToken, makeUser, rawInitialize, startMcpGateway, type McpGateway } from '../helpers/mcp.js';
 import { leanLayerOf, type LeanStats } from '../../src/http/lean/server.js';
 
 interface RawResponse {
@@ -484,5 +484,62 @@ describe('lean HTTP/1.1 layer: timeouts and the drain', () => {
     expect(r.headers.connection).toBe('close');
     await busy.closedP;
     expect((await drained).forced).toBe(0);
+  });
+});
+
+describe('the drain and a proxied GET event stream whose upstream keeps sending', () => {
+  let up: FixtureUpstream;
+  let gw: McpGateway;
+  let token: string;
+
+  beforeAll(async () => {
+    up = await startRawUpstream((req, res, raw) => {
+      if (req.method === 'GET') {
+        // Events as fast as the gateway takes them, so some are always in flight when the drain ends the stream.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const event = 'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"tick"}}\n\n';
+        const pump = () => {
+          while (!res.destroyed && res.write(event));
+        };
+        res.on('drain', pump);
+        pump();
+        return;
+      }
+      const msg = JSON.parse(raw);
+      if (msg.method === 'initialize') {
+        res
+          .writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'up-1' })
+          .end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'ticker', version: '1' } } }));
+        return;
+      }
+      res.writeHead(202).end();
+    });
+    gw = await startMcpGateway({
+      servers: [{ name: 'ticker', url: up.url }],
+      groups: [{ name: 'eng', grants: [{ server: '*', tools: ['*'], access_level: 'execute' }] }],
+    });
+    const u = await makeUser(gw.t, { groups: ['eng'] });
+    token = await makeToken(gw.t, u.id);
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await up?.close();
+  });
+
+  it('the drain ends the stream cleanly (chunked terminator, nothing forced) while the upstream keeps sending', async () => {
+    const sid = await rawInitialize(`${gw.url}/mcp/ticker`, { authorization: `Bearer ${token}` });
+    const c = await RawConn.open(gw.url);
+    let got = '';
+    c.socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    c.send(`GET /mcp/ticker HTTP/1.1\r\nHost: gw.test\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${token}\r\nMcp-Session-Id: ${sid}\r\nMcp-Protocol-Version: 2025-06-18\r\n\r\n`);
+    await until(() => got.includes('"tick"'));
+    const result = await gw.t.app.services.lifecycle.drain(gw.t.app.http.server, () => gw.t.app.http.close(), 5_000);
+    expect(result.streamsClosed).toBe(1);
+    await c.closedP;
+    // The chunked stream was terminated, not cut.
+    expect(got.endsWith('0\r\n\r\n')).toBe(true);
+    // The upstream went on sending; give it time to try.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(result.forced).toBe(0);
   });
 });

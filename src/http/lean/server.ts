@@ -108,6 +108,7 @@ function httpDate(): string {
  */
 export class LeanResponse extends EventEmitter {
   headersSent = false;
+  writableEnded = false;
   writableFinished = false;
   destroyed = false;
   closed = false;
@@ -154,6 +155,8 @@ export class LeanResponse extends EventEmitter {
       if (b !== null && b.length > 0) this.write(b);
       if (this.chunked) this.conn.socket.write('0\r\n\r\n', 'latin1');
     }
+    // Handed to the socket whole: ended and finished at once.
+    this.writableEnded = true;
     this.writableFinished = true;
     this.conn.finished(this);
     return this;
