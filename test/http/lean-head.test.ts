@@ -8,7 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HANDOFF, INCOMPLETE, MAX_HEAD, parseRequestHead, type LeanHead } from '../../src/http/lean/head.js';
+import { couldBeLean, HANDOFF, INCOMPLETE, MAX_HEAD, parseRequestHead, type LeanHead } from '../../src/http/lean/head.js';
 
 const LIMIT = 1024;
 const parse = (s: string | Buffer, limit = LIMIT) => parseRequestHead(Buffer.isBuffer(s) ? s : Buffer.from(s, 'latin1'), limit);
@@ -41,6 +41,11 @@ describe('lean head parser: what it accepts', () => {
   it('a body limit exactly reached is accepted; one byte over is handed off', () => {
     expect(accepted(parse(POST, 2)).contentLength).toBe(2);
     expect(parse(POST, 1)).toBe(HANDOFF);
+  });
+
+  it('the first bytes say at once whether a head can be the narrow shape', () => {
+    for (const yes of ['P', 'POST', 'POST /mcp/', 'POST /mcp/demo HTTP/1.1', 'D', 'DELETE /mc']) expect(couldBeLean(Buffer.from(yes)), yes).toBe(true);
+    for (const no of ['G', 'GET /mcp/demo', 'PUT /mcp/demo', 'POST /api/', 'POST  /mcp/', 'post /mcp/', 'DELETE /api', '\x16\x03\x01']) expect(couldBeLean(Buffer.from(no, 'latin1')), no).toBe(false);
   });
 
   it('every strict prefix of an acceptable head is INCOMPLETE, never accepted or handed off', () => {

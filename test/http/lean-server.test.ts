@@ -294,6 +294,16 @@ describe('lean HTTP/1.1 layer in the gateway', () => {
     c.close();
   });
 
+  it("a GET's first bytes go to node:http at once, before its line end", async () => {
+    const c = await RawConn.open(gw.url);
+    const handedOff = stats.handedOff;
+    c.send('GET /healthz');
+    await until(() => stats.handedOff === handedOff + 1);
+    c.send(' HTTP/1.1\r\nHost: gw.test\r\n\r\n');
+    expect((await c.next()).status).toBe(200);
+    c.close();
+  });
+
   it('a chunked POST goes to node:http and is served there', async () => {
     const c = await RawConn.open(gw.url);
     const handedOff = stats.handedOff;
@@ -422,6 +432,14 @@ describe('lean HTTP/1.1 layer: timeouts and the drain', () => {
     expect(r.status).toBe(408);
     await c.closedP;
     expect(up.seen.length).toBe(seen);
+  });
+
+  it('a new connection that sends nothing: 408 and closed after headersTimeout, as node:http does', async () => {
+    const c = await RawConn.open(gw.url);
+    const started = Date.now();
+    expect((await c.next()).status).toBe(408);
+    await c.closedP;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
   });
 
   it('a head trickled in byte by byte cannot extend headersTimeout', async () => {

@@ -73,6 +73,11 @@ function hasBareLineBreak(buf: Buffer, end: number): boolean {
   return false;
 }
 
+/** Whether a head starting with these bytes could still be the narrow shape (false: hand off at once). */
+export function couldBeLean(buf: Buffer): boolean {
+  return startsLike(buf, buf[0] === 0x50 ? POST : DELETE);
+}
+
 /**
  * Header names seen before, as sent → their lower-cased form, one string
  * object per name. A property key that is the same string object each time

@@ -23,16 +23,19 @@
  * written. The connection closes after a response when the client asked
  * (`Connection: close`), the response says so, or the server has stopped
  * listening. A head or body not complete within `server.headersTimeout` is
- * answered 408 and the connection closed; a connection idle for
- * `server.keepAliveTimeout` is closed. Both are checked by one sweep over the
- * lean connections (no timer per request). `closeIdleConnections()` and
+ * answered 408 and the connection closed (for a new connection, counted
+ * from its start); a connection idle between requests for
+ * `server.keepAliveTimeout` is closed. A connection closing (after a last
+ * response or a 408) reads nothing more and is destroyed if it has not
+ * closed within 5 s (or the headers timeout, if shorter). All three are
+ * checked by one sweep over the lean connections (no timer per request). `closeIdleConnections()` and
  * `closeAllConnections()` on the server also close lean connections, so the
  * drain (cluster/lifecycle.ts) treats them like node:http's.
  */
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Server } from 'node:http';
 import { type Socket } from 'node:net';
-import { HANDOFF, INCOMPLETE, MAX_HEAD, MAX_HEADERS, parseRequestHead, type LeanHead } from './head.js';
+import { couldBeLean, HANDOFF, INCOMPLETE, MAX_HEAD, MAX_HEADERS, parseRequestHead, type LeanHead } from './head.js';
 
 /** Emitted on the node server with each LeanResponse as its request starts (lifecycle in-flight tracking). */
 export const LEAN_REQUEST_EVENT = 'portcullis:lean-request';
@@ -262,6 +265,8 @@ class LeanConnection {
   since = Date.now();
   /** Whether anything of the current head has arrived (false: idle between requests). */
   started = false;
+  /** No request has been served yet: until the first head starts, the headers timeout runs from the connection's start (as node:http's does). */
+  private fresh = true;
   closeAfter = false;
   private head: LeanHead | null = null;
   private bodyParts: Buffer[] = [];
@@ -314,15 +319,21 @@ class LeanConnection {
       this.started = true;
       this.since = Date.now();
     }
-    if (this.pending.length === 0) this.pending = chunk;
-    else {
+    if (this.pending.length === 0) {
+      this.pending = chunk;
+      // Another method or path (a GET, a TLS handshake on the plain port): node:http's at once.
+      if (!couldBeLean(chunk)) {
+        this.handOff();
+        return;
+      }
+    } else {
       this.parts.push(chunk);
       this.partsSize += chunk.length;
     }
-    // Without an LF nothing can complete (or, but for its first bytes, refuse) a head.
+    // Without an LF nothing can complete a head.
     const total = this.pending.length + this.partsSize;
     if (chunk.indexOf(0x0a) === -1) {
-      if (total < MAX_HEAD && (this.partsSize > 0 || total > 12)) return;
+      if (total < MAX_HEAD) return;
     } else if (++this.lfChunks > MAX_HEADERS + 2) {
       // A head spread over more chunks with line ends than it may have lines: node:http (whose parser is incremental) decides.
       this.pending = Buffer.concat([this.pending, ...this.parts], total);
@@ -402,6 +413,7 @@ class LeanConnection {
 
   private serve(handler: LeanHandler, head: LeanHead, body: Buffer): void {
     this.state = State.Busy;
+    this.fresh = false;
     if (head.close) this.closeAfter = true;
     const req = new LeanRequest(head.method, head.url, head.headers, head.rawHeaders, this.socket, body);
     const res = (this.res = new LeanResponse(this));
@@ -494,7 +506,7 @@ class LeanConnection {
 
   /** Timeouts, from the layer's sweep. */
   check(now: number): void {
-    if (this.state === State.Head && !this.started) {
+    if (this.state === State.Head && !this.started && !this.fresh) {
       if (this.server.keepAliveTimeout > 0 && now - this.since >= this.server.keepAliveTimeout) this.destroy();
     } else if (this.state === State.Head || this.state === State.Body) {
       if (this.server.headersTimeout > 0 && now - this.since >= this.server.headersTimeout) {
