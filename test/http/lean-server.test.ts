@@ -119,6 +119,14 @@ function post(path: string, body: string, headers: Record<string, string> = {}):
     .join('')}\r\n${body}`;
 }
 
+/** An upstream that answers each request only when the test calls the function it pushes onto `holds`. */
+function startHeldUpstream(holds: (() => void)[]): Promise<FixtureUpstream> {
+  return startRawUpstream((_req, res, raw) => {
+    const msg = JSON.parse(raw);
+    holds.push(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {} })));
+  });
+}
+
 const nextTurn = () => new Promise((r) => setTimeout(r, 20));
 
 async function until(cond: () => boolean, ms = 2_000): Promise<void> {
@@ -142,11 +150,7 @@ describe('lean HTTP/1.1 layer in the gateway', () => {
   beforeAll(async () => {
     up = await startHttpUpstream({ json: true });
     sse = await startHttpUpstream();
-    // Answers each request only when the test releases it.
-    held = await startRawUpstream((_req, res, raw) => {
-      const msg = JSON.parse(raw);
-      holds.push(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {} })));
-    });
+    held = await startHeldUpstream(holds);
     gw = await startMcpGateway({
       server: { body_limit: '8KiB' },
       servers: [
@@ -399,10 +403,7 @@ describe('lean HTTP/1.1 layer: timeouts and the drain', () => {
 
   beforeAll(async () => {
     up = await startHttpUpstream({ json: true });
-    held = await startRawUpstream((_req, res, raw) => {
-      const msg = JSON.parse(raw);
-      holds.push(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {} })));
-    });
+    held = await startHeldUpstream(holds);
     gw = await startMcpGateway({
       servers: [
         { name: 'demo', url: up.url },
