@@ -49,3 +49,14 @@ export function connectionRefused(port: number): Promise<boolean> {
     s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
   });
 }
+
+/**
+ * A local port that refuses connections, and keeps refusing: one below the
+ * ephemeral range, checked to refuse now. (A port freed after `listen(0)`
+ * can be handed to another test file's server, running in parallel, before
+ * it is used.)
+ */
+export async function refusingPort(): Promise<number> {
+  for (const port of [1, 9, 47, 99, 199, 1023]) if (await connectionRefused(port)) return port;
+  throw new Error('no local port below the ephemeral range refuses connections');
+}

@@ -3,23 +3,14 @@
  * real SDK upstream: a spent budget answers 429 with a JSON-RPC error and
  * nothing reaches the upstream; the MCP series follow the traffic.
  */
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { newApiToken } from '../../src/auth/api-token-format.js';
 import { uuid } from '../../src/lib/crypto.js';
 import { startHttpUpstream, type FixtureUpstream } from '../fixtures/mcp-upstreams.js';
 import { makeToken, makeUser, rawInitialize, rpc, startMcpGateway, type McpGateway } from '../helpers/mcp.js';
+import { refusingPort } from '../helpers/raw-http.js';
 
 const grant = { server: 'demo', tools: ['echo'], access_level: 'execute' };
-
-/** A local port nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('rate limits and metrics on /mcp', () => {
   let up: FixtureUpstream;
@@ -33,7 +24,7 @@ describe('rate limits and metrics on /mcp', () => {
     gw = await startMcpGateway({
       servers: [
         { name: 'demo', url: up.url },
-        { name: 'down', url: `http://127.0.0.1:${await closedPort()}/mcp` },
+        { name: 'down', url: `http://127.0.0.1:${await refusingPort()}/mcp` },
       ],
       groups: [{ name: 'eng', grants: [grant, { server: 'down', tools: ['echo'], access_level: 'execute' }] }],
       rate_limits: { per_group: { eng: { requests: 1000, per: '1h' } } },

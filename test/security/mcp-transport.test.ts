@@ -5,11 +5,12 @@
  * and what (if anything) reached the upstream.
  */
 import { request as httpRequest } from 'node:http';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHttpUpstream, startRawUpstream, type FixtureUpstream } from '../fixtures/mcp-upstreams.js';
 import { makeToken, makeUser, rawInitialize, rpc, startMcpGateway, type McpGateway } from '../helpers/mcp.js';
+import { refusingPort } from '../helpers/raw-http.js';
 
 const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } };
 
@@ -41,14 +42,6 @@ function rawExchange(url: string, parts: string[], pauseMs = 50): Promise<{ stat
       }
     });
   });
-}
-
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 describe('security: MCP transport defences', () => {
@@ -84,7 +77,7 @@ describe('security: MCP transport defences', () => {
       server: { public_url: 'http://gateway.test:8443', body_limit: '8KiB' },
       servers: [
         { name: 'demo', url: up.url, headers: { 'X-Upstream-Key': 'from-config' } },
-        { name: 'down', url: `http://127.0.0.1:${await closedPort()}/mcp` },
+        { name: 'down', url: `http://127.0.0.1:${await refusingPort()}/mcp` },
         { name: 'slow', url: slow.url, timeout: '300ms' },
         { name: 'gzip', url: gzip.url },
       ],
