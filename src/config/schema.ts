@@ -3,6 +3,7 @@ import { isCidr } from '../lib/cidr.js';
 import { parseDuration, parseSize } from '../lib/duration.js';
 import { ENCRYPTION_KEY_HINT, parseEncryptionKey } from '../lib/secretbox.js';
 import { RESERVED_REQUEST_HEADERS } from '../proxy/upstreams/http1.js';
+import { BAD_FIELD_VALUE_CHAR, HTTP_TOKEN } from '../lib/http-syntax.js';
 
 /** `500ms`, `60s`, `15m`, `24h`, `30d` → milliseconds. */
 export const duration = () =>
@@ -65,9 +66,9 @@ export type GroupDef = z.infer<typeof groupSchema>;
 const headerValues = z.record(
   z
     .string()
-    .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'invalid header name')
+    .regex(HTTP_TOKEN, 'invalid header name')
     .refine((k) => !RESERVED_REQUEST_HEADERS.has(k.toLowerCase()), 'this header is set by the gateway and cannot be configured'),
-  z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'invalid header value: control characters and characters above U+00FF are not allowed'),
+  z.string().refine((v) => !BAD_FIELD_VALUE_CHAR.test(v), 'invalid header value: control characters and characters above U+00FF are not allowed'),
 );
 
 const remoteServer = z.strictObject({

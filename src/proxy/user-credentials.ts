@@ -15,6 +15,7 @@ import { LruCache } from '../lib/lru.js';
 import { parseEncryptionKey, SecretBox } from '../lib/secretbox.js';
 import { type Store } from '../store/index.js';
 import { type UpstreamCredentials } from './credentials.js';
+import { HTTP_TOKEN } from '../lib/http-syntax.js';
 
 export interface CredentialLogger {
   error(obj: object, msg: string): void;
@@ -42,7 +43,6 @@ export const FORBIDDEN_CREDENTIAL_HEADERS: ReadonlySet<string> = new Set([
   'forwarded', 'via', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-real-ip',
 ]);
 const RESERVED_PREFIXES = ['x-portcullis-'];
-const TOKEN_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 /** Visible ASCII, space and tab; no CR/LF/NUL (header injection) and no leading/trailing whitespace. */
 const VALUE_RE = /^[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?$/;
 
@@ -61,7 +61,7 @@ export function checkCredentialHeaders(headers: Record<string, string>, serverHe
   for (const [name, value] of entries) {
     const field = `headers.${name}`;
     const lower = name.toLowerCase();
-    if (!TOKEN_RE.test(name) || name.length > CREDENTIAL_LIMITS.maxNameLength) errors.push({ field, message: 'invalid header name' });
+    if (!HTTP_TOKEN.test(name) || name.length > CREDENTIAL_LIMITS.maxNameLength) errors.push({ field, message: 'invalid header name' });
     else if (FORBIDDEN_CREDENTIAL_HEADERS.has(lower) || RESERVED_PREFIXES.some((p) => lower.startsWith(p)))
       errors.push({ field, message: 'this header is managed by the gateway and cannot be stored' });
     else if (owned.has(lower)) errors.push({ field, message: 'this header is set by the server definition and cannot be overridden' });

@@ -20,6 +20,8 @@
  * node:http on a corpus of malformed and smuggling-shaped heads).
  */
 
+import { HTTP_TOKEN } from '../../lib/http-syntax.js';
+
 /** More bytes are needed to decide. */
 export const INCOMPLETE = 0;
 /** Not the narrow shape: give the connection, with these bytes, to node:http. */
@@ -48,7 +50,6 @@ export interface LeanHead {
 const END = Buffer.from('\r\n\r\n', 'latin1');
 /** Characters a head may hold at all: HTAB, CR, LF (checked for pairing below), visible ASCII and SP. */
 const BAD_CHAR = /[^\t\r\n\x20-\x7e]/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** `/mcp/` + one segment of unreserved, sub-delims, `:`, `@` or percent escapes, then an optional query. */
 const TARGET = /^\/mcp\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+(?:\?(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*)?$/;
 const DIGITS = /^[0-9]{1,15}$/;
@@ -93,7 +94,7 @@ const NAMES_CACHED = 512;
 function headerKey(name: string): string | null {
   const hit = NAMES.get(name);
   if (hit !== undefined) return hit;
-  if (!TOKEN.test(name)) return null;
+  if (!HTTP_TOKEN.test(name)) return null;
   const key = name.toLowerCase();
   if (NAMES.size < NAMES_CACHED) NAMES.set(name, key);
   return key;

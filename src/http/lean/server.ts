@@ -36,6 +36,7 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Server } from 'node:http';
 import { type Socket } from 'node:net';
 import { couldBeLean, HANDOFF, INCOMPLETE, MAX_HEAD, MAX_HEADERS, parseRequestHead, type LeanHead } from './head.js';
+import { BAD_FIELD_VALUE_CHAR, HTTP_TOKEN } from '../../lib/http-syntax.js';
 
 /** Emitted on the node server with each LeanResponse as its request starts (lifecycle in-flight tracking). */
 export const LEAN_REQUEST_EVENT = 'portcullis:lean-request';
@@ -85,9 +86,6 @@ const enum State {
 const CLOSE_GRACE_MS = 5_000;
 
 const EMPTY = Buffer.alloc(0);
-/** Response header values: what node:http accepts (no CR, LF or other control characters). */
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const TIMEOUT_408 = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
 
 let dateSecond = -1;
@@ -192,7 +190,7 @@ export class LeanResponse extends EventEmitter {
       for (const name in h) {
         const v = h[name];
         if (v === undefined) continue;
-        if (!TOKEN.test(name)) throw new TypeError(`Invalid response header name "${name}"`);
+        if (!HTTP_TOKEN.test(name)) throw new TypeError(`Invalid response header name "${name}"`);
         const lower = name.toLowerCase();
         if (lower === 'content-length') {
           declared = Number(v);
@@ -242,7 +240,7 @@ export class LeanResponse extends EventEmitter {
 }
 
 function headerLine(name: string, value: string): string {
-  if (BAD_VALUE.test(value)) throw new TypeError(`Invalid character in response header "${name}"`);
+  if (BAD_FIELD_VALUE_CHAR.test(value)) throw new TypeError(`Invalid character in response header "${name}"`);
   return `${name}: ${value}\r\n`;
 }
 

@@ -26,6 +26,7 @@
 import { type IncomingHttpHeaders } from 'node:http';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { BAD_FIELD_VALUE_CHAR, HTTP_TOKEN } from '../../lib/http-syntax.js';
 
 /** The response could not be parsed, or broke the protocol. */
 export class UpstreamProtocolError extends Error {
@@ -79,13 +80,6 @@ export interface Http1PoolOptions {
   tls?: ConnectionOptions;
 }
 
-const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/**
- * Request header values: HTAB, SP, visible ASCII and obs-text only, as node:http and undici
- * require. The head is written as latin1, so a character above U+00FF must be refused too:
- * its low byte could be a CR or LF (U+010D, U+010A) and split the head.
- */
-const BAD_REQUEST_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Response header values: visible characters, obs-text, SP and HTAB only. */
 const BAD_RESPONSE_VALUE_RE = /[\0-\x08\x0a-\x1f\x7f]/;
 const STATUS_LINE_RE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\0-\x08\x0a-\x1f\x7f]*)?$/;
@@ -99,7 +93,7 @@ export const RESERVED_REQUEST_HEADERS: ReadonlySet<string> = new Set(['host', 'c
 /** Header names already checked by `sendable` (a few dozen in practice; bounded all the same). */
 const SENDABLE = new Set<string>();
 function sendable(k: string): void {
-  if (!TOKEN_RE.test(k) || RESERVED_REQUEST_HEADERS.has(k.toLowerCase())) throw new InvalidRequestHeaderError(`header ${JSON.stringify(k)} cannot be sent`);
+  if (!HTTP_TOKEN.test(k) || RESERVED_REQUEST_HEADERS.has(k.toLowerCase())) throw new InvalidRequestHeaderError(`header ${JSON.stringify(k)} cannot be sent`);
   if (SENDABLE.size < 1024) SENDABLE.add(k);
 }
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -542,7 +536,7 @@ export class Conn {
         const lines = buf.toString('latin1', 0, end).split('\r\n');
         for (const line of lines) {
           const colon = line.indexOf(':');
-          if (colon <= 0 || !TOKEN_RE.test(line.slice(0, colon)) || BAD_RESPONSE_VALUE_RE.test(line.slice(colon + 1))) throw new UpstreamProtocolError('invalid trailer');
+          if (colon <= 0 || !HTTP_TOKEN.test(line.slice(0, colon)) || BAD_RESPONSE_VALUE_RE.test(line.slice(colon + 1))) throw new UpstreamProtocolError('invalid trailer');
         }
         this.take(end + 4);
         this.finish(req);
@@ -626,7 +620,7 @@ export class Http1Pool {
     for (const k in headers) {
       const v = headers[k];
       if (!SENDABLE.has(k)) sendable(k);
-      if (BAD_REQUEST_VALUE_RE.test(v)) throw new InvalidRequestHeaderError(`header ${k} has an invalid value`);
+      if (BAD_FIELD_VALUE_CHAR.test(v)) throw new InvalidRequestHeaderError(`header ${k} has an invalid value`);
       head += `${k}: ${v}\r\n`;
     }
     if (body !== undefined) head += `content-length: ${typeof body === 'string' ? Buffer.byteLength(body) : body.length}\r\n`;

@@ -1,0 +1,16 @@
+/**
+ * HTTP field syntax shared by everything that reads or writes HTTP heads:
+ * the config loader, stored per-user credentials, the upstream client
+ * (proxy/upstreams/http1.ts) and the lean server layer (http/lean/).
+ */
+
+/** A field name: an RFC 9110 token. */
+export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * A character a field value may not hold when written: anything but HTAB,
+ * SP, visible ASCII and obs-text (what node:http and undici accept). Heads
+ * are written as latin1, so a character above U+00FF is refused too: its low
+ * byte could be a CR or LF (U+010D, U+010A) and split the head.
+ */
+export const BAD_FIELD_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
