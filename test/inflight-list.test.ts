@@ -1,7 +1,7 @@
 /**
  * InflightList: the lifecycle's set of responses in flight, kept as an
  * intrusive linked list (a long-lived Set with per-request churn made V8
- * promote nearly every request; docs/performance.md).
+ * promote nearly every request; docs/performance-history.md).
  */
 import { type ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';

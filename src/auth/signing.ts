@@ -74,7 +74,7 @@ function signatureCheck(alg: string, pub: KeyObject): SignatureCheck {
  * the configured key (asymmetric keys on the thread pool), and only then is
  * the payload parsed and its claims checked. Uncached verification is on the
  * path of every new token; jose's WebCrypto route cost ~28 % more CPU per
- * check and ~40 % more time under load (docs/performance.md). A differential
+ * check and ~40 % more time under load (docs/performance-history.md). A differential
  * test holds the result equal to jose's jwtVerify on valid and tampered tokens.
  */
 export class Signer {

@@ -42,7 +42,7 @@ type Linked = TrackedResponse & { [kPrev]?: Linked | null; [kNext]?: Linked | nu
  * generation, that link kept the next (young) table alive through every
  * scavenge — and with it the responses in it and everything they reach — so
  * nearly every request was copied into the old generation and only freed by
- * the next full collection (~3 KB per request; docs/performance.md).
+ * the next full collection (~3 KB per request; docs/performance-history.md).
  */
 export class InflightList implements Iterable<TrackedResponse> {
   private head: Linked | null = null;
@@ -116,7 +116,7 @@ export class Lifecycle {
     const add = (res: TrackedResponse) => {
       this.inflight.add(res);
       // `on`, not `once`: a response closes once, and `once` would allocate a wrapper per request and
-      // remove it again on close (~1 µs per request in the echo profile, docs/performance.md).
+      // remove it again on close (~1 µs per request in the echo profile, docs/performance-history.md).
       res.on('close', this.untrack);
     };
     server.on('request', (_req: IncomingMessage, res: ServerResponse) => add(res));

@@ -157,7 +157,7 @@ async function serve(d: McpHandlerDeps, req: McpRequest, res: McpResponse, metho
  * to req, res and everything else of the request) kept each request alive
  * through young-generation collections, then promoted it: ~3.5 KB per request
  * reached the old generation, scavenges took 3–4× longer and full collections
- * ran every 2 s under load (docs/performance.md).
+ * ran every 2 s under load (docs/performance-history.md).
  */
 export class HttpProxyRequest implements ProxyRequest {
   private ac: AbortController | null = null;

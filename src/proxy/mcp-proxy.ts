@@ -194,7 +194,7 @@ export class McpProxy {
    * groups in memory): authorize synchronously, await the upstream exchange,
    * relay. The remote forward is inline here rather than in async helpers of
    * its own (each would add a promise and a microtask per request; the saving
-   * is below what the benchmark resolves, docs/performance.md "Twelfth
+   * is below what the benchmark resolves, docs/performance-history.md "Twelfth
    * round"); only the cold paths (a session or groups not in memory, a
    * channel-backed server, a new session) await more.
    */

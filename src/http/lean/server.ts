@@ -3,7 +3,7 @@
  *
  * node:http builds a request stream, a response stream, a parser binding and
  * timers for every request; for a small POST answered with a small JSON body
- * that is most of a hop's cost (docs/performance.md, "Thirteenth round").
+ * that is most of a hop's cost (docs/performance-history.md, "Thirteenth round").
  * This layer takes each accepted connection first and reads it itself:
  *
  *   - a head of the narrow shape head.ts accepts (POST|DELETE /mcp/{server},

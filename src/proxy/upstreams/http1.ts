@@ -7,7 +7,7 @@
  * Why not undici here: on the two-core machines the benchmark runs on, undici's
  * generic layers (request objects, header validation and serialization per
  * call, its wasm parser and handler wrappers) cost ~20 µs of the gateway's CPU
- * per proxied request, about a sixth of it (docs/performance.md, "Thirteenth
+ * per proxied request, about a sixth of it (docs/performance-history.md, "Thirteenth
  * round"). undici still serves the long-lived GET event streams.
  *
  * The parser is strict, as llhttp is in Node's strict mode, and refuses what it

@@ -35,7 +35,7 @@ interface Waiter {
  * with a set and a delete per request reallocates its hash table now and then,
  * and a discarded table in the old generation still points at what it held
  * until the next full collection (the lifecycle's in-flight Set did exactly
- * that, docs/performance.md); through a cleared shell it reaches nothing of
+ * that, docs/performance-history.md); through a cleared shell it reaches nothing of
  * the request.
  */
 class InFlight {
@@ -71,7 +71,7 @@ class PostReply implements Sink {
    * `onWrite` runs after each event. It is given here, once: assigning a
    * per-request function to the field of an existing instance instead kept
    * each whole request alive into V8's old generation (~2.3 KB per request,
-   * 25 % fewer requests served; docs/performance.md).
+   * 25 % fewer requests served; docs/performance-history.md).
    */
   constructor(private readonly onWrite: () => void) {}
 

@@ -1,0 +1,43 @@
+// Helper of bench/tools/system-profile.sh: starts the echo upstream and one hop (ARM: T byte relay, N null
+// proxy, F floor gateway, L the lean-hop sketch of bench/experiments, G the gateway), writes the hop's pid
+// to $STATE/pid, waits for $STATE/go, holds 16-connection load on it for SECS seconds, and writes the
+// number of requests served to $STATE/done.
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cannon, checkEcho, GATEWAY_NODE_ARGS, HERE, openSession, provision, runMain, spawnReady, startGateway, tempDir } from '../lib.mjs';
+
+const ARM = process.env.ARM ?? 'G';
+const STATE = process.env.STATE;
+if (!STATE) throw new Error('STATE (a directory) is required');
+
+runMain(async () => {
+  const echo = await spawnReady([join(HERE, 'upstream-echo.mjs')], 'echo');
+  const upstream = `http://127.0.0.1:${echo.port}`;
+  const token = `bench_${randomBytes(24).toString('base64url')}`;
+  let arm;
+  if (ARM === 'T' || ARM === 'N') {
+    const p = await spawnReady([join(HERE, ARM === 'T' ? 'tcp-relay.mjs' : 'null-proxy.mjs'), upstream], ARM);
+    arm = { url: `http://127.0.0.1:${p.port}/mcp`, headers: {}, pid: p.pid };
+  } else if (ARM === 'F' || ARM === 'L') {
+    const script = ARM === 'F' ? 'floor-proxy.mjs' : 'experiments/lean-proxy.mjs';
+    const p = await spawnReady([...GATEWAY_NODE_ARGS, join(HERE, script), `${upstream}/mcp`, token, join(tempDir('pcl-profile-'), 'audit.sqlite')], ARM, { LEAN_MODE: 'raw' });
+    arm = { url: `http://127.0.0.1:${p.port}/mcp`, headers: { authorization: `Bearer ${token}` }, pid: p.pid };
+  } else if (ARM === 'G') {
+    const gw = await startGateway('G', {
+      servers: [{ name: 'echo', url: `${upstream}/mcp`, connections: 128 }],
+      groups: [{ name: 'bench', grants: [{ server: '*', tools: ['echo'], access_level: 'execute' }] }],
+      audit: { enabled: true },
+    });
+    const { apiToken } = await provision(gw.base);
+    arm = { url: `${gw.base}/mcp/echo`, headers: { authorization: `Bearer ${apiToken}` }, pid: gw.pid };
+  } else throw new Error(`ARM must be T, N, F, L or G, not ${ARM}`);
+  const sid = await openSession(arm.url, arm.headers);
+  if (sid) arm.headers['mcp-session-id'] = sid;
+  await checkEcho(arm, ARM);
+  await cannon(arm.url, arm.headers, { duration: 5 }); // warm-up (JIT tiers, pools, caches)
+  writeFileSync(join(STATE, 'pid'), String(arm.pid));
+  while (!existsSync(join(STATE, 'go'))) await new Promise((r) => setTimeout(r, 50));
+  const res = await cannon(arm.url, arm.headers, { duration: Number(process.env.SECS ?? 8) });
+  writeFileSync(join(STATE, 'done'), `${res.requests.total} ${Math.round(res.requests.average)} ${res.errors + res.non2xx}`);
+});
