@@ -21,7 +21,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HERE, ROOT, cannon, checkEcho, fmt, log, measureArm, median, openSession, provision, runMain, spawnReady, startGateway } from './lib.mjs';
+import { BENCH_GROUPS, HERE, ROOT, cannon, checkEcho, fmt, gatewayArm, log, measureArm, median, oneServerConfig, openSession, runMain, spawnReady, startGateway } from './lib.mjs';
 
 const rev = process.argv[2] ?? 'HEAD';
 const upstream = process.argv[3] ?? 'sdk';
@@ -48,25 +48,19 @@ async function main() {
 }
 
 async function run(baseRoot) {
-  const config = {
-    servers: [stdio ? { name: 'u', command: process.execPath, args: [join(HERE, 'upstream-stdio.mjs')] } : null],
-    groups: [{ name: 'bench', grants: [{ server: '*', tools: ['echo'], access_level: 'execute' }] }],
-    audit: { enabled: true },
-  };
   const arms = {};
-  if (!stdio) {
+  let config;
+  if (stdio) config = { servers: [{ name: 'u', command: process.execPath, args: [join(HERE, 'upstream-stdio.mjs')] }], groups: BENCH_GROUPS, audit: { enabled: true } };
+  else {
     const up = await spawnReady([join(HERE, `upstream-${upstream}.mjs`)], 'upstream');
     const np = await spawnReady([join(HERE, 'null-proxy.mjs'), `http://127.0.0.1:${up.port}`], 'null-proxy');
-    config.servers[0] = { name: 'u', url: `http://127.0.0.1:${up.port}/mcp`, connections: 128 };
+    config = oneServerConfig('u', `http://127.0.0.1:${up.port}/mcp`);
     arms.N = { url: `http://127.0.0.1:${np.port}/mcp`, headers: {} };
     arms.N.headers['mcp-session-id'] = await openSession(arms.N.url);
   }
   const gateways = { A: await startGateway('A', config, { root: baseRoot }), B: await startGateway('B', config) };
   for (const [name, gw] of Object.entries(gateways)) {
-    const creds = await provision(gw.base);
-    const auth = { authorization: `Bearer ${creds.apiToken}` };
-    const url = `${gw.base}/mcp/u`;
-    arms[name] = { url, headers: { ...auth, 'mcp-session-id': await openSession(url, auth) }, pid: gw.pid };
+    arms[name] = await gatewayArm(gw, 'u');
     await checkEcho(arms[name], `gateway ${name}`);
   }
   for (const a of Object.values(arms)) if (!a.headers['mcp-session-id']) delete a.headers['mcp-session-id'];

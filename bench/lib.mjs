@@ -145,6 +145,23 @@ export async function provision(base) {
   return { apiToken: tok.body.token, jwt: login.body.token };
 }
 
+/** The bench group's grant: `echo` on every server (the benchmark user is not granted `secret_admin`). */
+export const BENCH_GROUPS = [{ name: 'bench', grants: [{ server: '*', tools: ['echo'], access_level: 'execute' }] }];
+
+/** A gateway config with one remote upstream named `name`, the bench group and audit on (unless `audit: false`). */
+export function oneServerConfig(name, url, { audit = true } = {}) {
+  return { servers: [{ name, url, connections: 128 }], groups: BENCH_GROUPS, audit: { enabled: audit } };
+}
+
+/** A started gateway as a load arm on /mcp/<server>: a provisioned user's API token and an MCP session opened with it. */
+export async function gatewayArm(gw, server) {
+  const { apiToken } = await provision(gw.base);
+  const auth = { authorization: `Bearer ${apiToken}` };
+  const url = `${gw.base}/mcp/${server}`;
+  const sid = await openSession(url, auth);
+  return { url, headers: sid ? { ...auth, 'mcp-session-id': sid } : auth, pid: gw.pid };
+}
+
 /** Open an MCP session at `url`; returns the session id (or null for stateless). */
 export async function openSession(url, headers = {}) {
   const r = await request(url, {

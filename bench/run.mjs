@@ -18,6 +18,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { request } from 'undici';
 import {
+  BENCH_GROUPS,
   CALL_HEADERS,
   CONNECTIONS,
   GATEWAY_NODE_ARGS,
@@ -89,7 +90,7 @@ async function main() {
       { name: 'sdk', url: `http://127.0.0.1:${sdk.port}/mcp`, connections: 128 },
       { name: 'echo', url: `http://127.0.0.1:${echo.port}/mcp`, connections: 128 },
     ],
-    groups: [{ name: 'bench', grants: [{ server: '*', tools: ['echo'], access_level: 'execute' }] }],
+    groups: BENCH_GROUPS,
     audit: { enabled: true },
   });
   const G = await startGateway('G', gwConfig(50_000), { inspect: PHASES.has('memory') });

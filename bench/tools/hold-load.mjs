@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cannon, checkEcho, GATEWAY_NODE_ARGS, HERE, openSession, provision, runMain, spawnReady, startGateway, tempDir } from '../lib.mjs';
+import { cannon, checkEcho, GATEWAY_NODE_ARGS, gatewayArm, HERE, oneServerConfig, openSession, runMain, spawnReady, startGateway, tempDir } from '../lib.mjs';
 
 const ARM = process.env.ARM ?? 'G';
 const STATE = process.env.STATE;
@@ -21,19 +21,16 @@ runMain(async () => {
     arm = { url: `http://127.0.0.1:${p.port}/mcp`, headers: {}, pid: p.pid };
   } else if (ARM === 'F' || ARM === 'L') {
     const script = ARM === 'F' ? 'floor-proxy.mjs' : 'experiments/lean-proxy.mjs';
-    const p = await spawnReady([...GATEWAY_NODE_ARGS, join(HERE, script), `${upstream}/mcp`, token, join(tempDir('pcl-profile-'), 'audit.sqlite')], ARM, { LEAN_MODE: 'raw' });
+    const p = await spawnReady([...GATEWAY_NODE_ARGS, join(HERE, script), `${upstream}/mcp`, token, join(tempDir('pcl-profile-'), 'audit.sqlite')], ARM, ARM === 'L' ? { LEAN_MODE: 'raw' } : {});
     arm = { url: `http://127.0.0.1:${p.port}/mcp`, headers: { authorization: `Bearer ${token}` }, pid: p.pid };
   } else if (ARM === 'G') {
-    const gw = await startGateway('G', {
-      servers: [{ name: 'echo', url: `${upstream}/mcp`, connections: 128 }],
-      groups: [{ name: 'bench', grants: [{ server: '*', tools: ['echo'], access_level: 'execute' }] }],
-      audit: { enabled: true },
-    });
-    const { apiToken } = await provision(gw.base);
-    arm = { url: `${gw.base}/mcp/echo`, headers: { authorization: `Bearer ${apiToken}` }, pid: gw.pid };
+    arm = await gatewayArm(await startGateway('G', oneServerConfig('echo', `${upstream}/mcp`)), 'echo');
   } else throw new Error(`ARM must be T, N, F, L or G, not ${ARM}`);
-  const sid = await openSession(arm.url, arm.headers);
-  if (sid) arm.headers['mcp-session-id'] = sid;
+  if (ARM !== 'G') {
+    // gatewayArm opened the gateway's session; the other hops pass initialize through to the upstream
+    const sid = await openSession(arm.url, arm.headers);
+    if (sid) arm.headers['mcp-session-id'] = sid;
+  }
   await checkEcho(arm, ARM);
   await cannon(arm.url, arm.headers, { duration: 5 }); // warm-up (JIT tiers, pools, caches)
   writeFileSync(join(STATE, 'pid'), String(arm.pid));

@@ -1,6 +1,6 @@
 // One connection, focused: p50/p99 and hop CPU per request of D (direct), T (byte relay), N (null proxy)
 // and one or more gateway builds, against the echo upstream, in interleaved rounds (docs/performance.md,
-// "One connection"). Not part of npm run bench: it answers "does this change move the added latency?"
+// "Why three targets are met only in some runs"). Not part of npm run bench: it answers "does this change move the added latency?"
 // in a few minutes, with more rounds than the full harness gives the latency phase.
 //
 //   npm run build && node bench/tools/one-connection.mjs
@@ -15,7 +15,7 @@
 //   PRELOAD, PRELOAD_ARMS  seconds of 16-connection load on these arms before the rounds (a gateway with a
 //                      large audit table and a long-lived heap, as after the full harness's throughput phase)
 import { join } from 'node:path';
-import { cannon, checkEcho, cpuTicks, HERE, latencyOneConnection, log, median, openSession, provision, ROOT, runMain, spawnReady, startGateway, TICK_US } from '../lib.mjs';
+import { cannon, checkEcho, cpuTicks, gatewayArm, HERE, latencyOneConnection, log, median, oneServerConfig, ROOT, runMain, spawnReady, startGateway, TICK_US } from '../lib.mjs';
 
 const R = Number(process.env.R ?? 6);
 const N = Number(process.env.N ?? 3000);
@@ -32,19 +32,11 @@ runMain(async () => {
     N: { url: `http://127.0.0.1:${nul.port}/mcp`, headers: {}, pid: nul.pid },
   };
   for (const name of (env('GWS') ?? 'G').split(',')) {
-    const gw = await startGateway(
-      name,
-      {
-        servers: [{ name: 'echo', url: direct, connections: 128 }],
-        groups: [{ name: 'bench', grants: [{ server: '*', tools: ['echo'], access_level: 'execute' }] }],
-        audit: { enabled: env(`AUDIT_${name}`) !== '0' },
-      },
-      { root: env(`ROOT_${name}`) ?? ROOT, nodeArgs: env(`EXTRA_${name}`) ? env(`EXTRA_${name}`).split(' ') : [] },
-    );
-    const { apiToken } = await provision(gw.base);
-    const auth = { authorization: `Bearer ${apiToken}` };
-    const url = `${gw.base}/mcp/echo`;
-    arms[name] = { url, headers: { ...auth, 'mcp-session-id': await openSession(url, auth) }, pid: gw.pid };
+    const gw = await startGateway(name, oneServerConfig('echo', direct, { audit: env(`AUDIT_${name}`) !== '0' }), {
+      root: env(`ROOT_${name}`) ?? ROOT,
+      nodeArgs: env(`EXTRA_${name}`) ? env(`EXTRA_${name}`).split(' ') : [],
+    });
+    arms[name] = await gatewayArm(gw, 'echo');
   }
   for (const [k, a] of Object.entries(arms)) await checkEcho(a, k);
   for (const k of (env('PRELOAD_ARMS') ?? '').split(',').filter(Boolean)) {
