@@ -11,22 +11,22 @@ import { Signer } from './auth/signing.js';
 import { UsageRecorder } from './auth/usage.js';
 import { buildExternalVerifiers } from './auth/providers/index.js';
 import { AuditLog } from './audit/audit-log.js';
-import { type AuditSink } from './audit/types.js';
 import { type Config } from './config/index.js';
 import { type Bus } from './lib/bus.js';
 import { Lifecycle, openCluster, type RedisConnections } from './cluster/index.js';
 import { createHttpServer, type RawRouteSlot } from './http/server.js';
 import { httpsOptions, installTlsHooks, type TlsServer } from './http/tls.js';
-import { createLogger, type Logger } from './http/logger.js';
+import { createLogger, type Logger } from './lib/logger.js';
 import { makeAuthenticate } from './http/middleware/authenticate.js';
 import { registerRoutes } from './http/routes/index.js';
-import { makeClientIpResolver, makeTrustFn, type ClientIpResolver } from './http/client-ip.js';
+import { makeClientIpResolver, makeTrustFn } from './http/client-ip.js';
 import { installRateLimits, rateLimitHooks, withRateLimits } from './http/middleware/rate-limit.js';
 import { AuditRetention } from './audit/retention.js';
 import { Metrics, instrumentAuthenticator } from './metrics/index.js';
 import { RateLimits, redisLimiterFactory } from './ratelimit/index.js';
 import { type Store } from './store/index.js';
-import { ServerRegistry, UpstreamManager, type UpstreamCredentials } from './proxy/index.js';
+import { type Services } from './http/services.js';
+import { ServerRegistry, UpstreamManager } from './proxy/index.js';
 import { CredentialService } from './proxy/user-credentials.js';
 
 export interface AppDeps {
@@ -40,49 +40,6 @@ export interface AppDeps {
   limiterFactory?: LimiterFactory;
   /** 0 disables the verified-token cache (benchmarks). */
   verifiedTokenCacheSize?: number;
-}
-
-/** Everything routes and commands need; built once per app. */
-export interface Services {
-  config: Config;
-  store: Store;
-  logger: Logger;
-  bus: Bus;
-  /** This replica's id (Redis connection names, mcp_sessions.replica). */
-  replicaId: string;
-  /** Shared Redis connections when `redis` is configured (rate limits use `redis.client`). */
-  redis: RedisConnections | null;
-  /** Shutdown state and hooks (`lifecycle.onShutdown`), in-flight tracking. */
-  lifecycle: Lifecycle;
-  signer: Signer;
-  cache: IdentityCache;
-  auth: Authenticator;
-  sessions: SessionService;
-  usage: UsageRecorder;
-  /** Non-blocking audit writer: record() never waits. */
-  audit: AuditSink & { flush(): Promise<void> };
-  auditLog: AuditLog;
-  limiterFactory: LimiterFactory;
-  authenticate: ReturnType<typeof makeAuthenticate>;
-  /** Prometheus registry and series of this app (src/metrics). */
-  metrics: Metrics;
-  /** Request rate limits (rate_limits.*); the HTTP steps are in http/middleware/rate-limit.ts. */
-  rateLimits: RateLimits;
-  /** Client address of a request (X-Forwarded-For only from server.trusted_proxies). */
-  clientIp: ClientIpResolver;
-  /** Requests served outside fastify (the MCP endpoint). */
-  rawRoutes: RawRouteSlot;
-  auditRetention: AuditRetention;
-  /** MCP servers: config file (read-only) plus runtime-defined ones. */
-  registry: ServerRegistry;
-  /** Upstream pools, stdio processes, status, start/stop, discovery. */
-  upstreams: UpstreamManager;
-  /** Per-user upstream credentials hook; installed by the credentials feature (null = none). */
-  credentials: UpstreamCredentials | null;
-  /** Per-user upstream credentials, encrypted at rest (the same object as `credentials`). */
-  userCredentials: CredentialService;
-  /** Hooks run on close, last registered first. */
-  onClose: (fn: () => Promise<void> | void) => void;
 }
 
 export interface App {
@@ -192,3 +149,4 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   };
 }
+export type { Services } from './http/services.js';

@@ -3,7 +3,7 @@
  */
 import { buildApp, type App, type AppDeps } from './app.js';
 import { configWarnings, type Config } from './config/index.js';
-import { createLogger, stdoutLogDestination, type Logger } from './http/logger.js';
+import { createLogger, stdoutLogDestination, type Logger } from './lib/logger.js';
 import { keepServingWhenStdoutCloses } from './lib/stdout.js';
 import { migrate, openStore } from './store/index.js';
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AuditLog } from '../src/audit/audit-log.js';
 import { AuditRetention } from '../src/audit/retention.js';
 import { type AuditEvent } from '../src/audit/types.js';
-import { createLogger } from '../src/http/logger.js';
+import { createLogger } from '../src/lib/logger.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS } from './helpers/db.js';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
-import { createLogger } from '../src/http/logger.js';
+import { createLogger } from '../src/lib/logger.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { testConfig } from './helpers/app.js';
 import { BIN, cleanEnv, runCli } from './helpers/binary.js';

@@ -5,7 +5,7 @@ import { LocalBus } from '../src/lib/bus.js';
 import { parseEncryptionKey, SecretBox, SecretBoxError } from '../src/lib/secretbox.js';
 import { checkCredentialHeaders, CredentialService } from '../src/proxy/user-credentials.js';
 import { buildApp, type App } from '../src/app.js';
-import { createLogger } from '../src/http/logger.js';
+import { createLogger } from '../src/lib/logger.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { createDatabase, createPgDatabase, REDIS_URL, type Backend, type TestDb } from './helpers/db.js';
 import { testConfig } from './helpers/app.js';

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lifecycle } from '../src/cluster/index.js';
-import { createLogger } from '../src/http/logger.js';
+import { createLogger } from '../src/lib/logger.js';
 import { createHttpServer } from '../src/http/server.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { connectionRefused, slowRequest } from './helpers/raw-http.js';

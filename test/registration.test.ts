@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
-import { createLogger } from '../src/http/logger.js';
+import { createLogger } from '../src/lib/logger.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { bearer, register, startTestApp, testConfig, type TestApp } from './helpers/app.js';
 import { BACKENDS } from './helpers/db.js';

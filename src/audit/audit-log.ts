@@ -1,7 +1,7 @@
 import { uuidv7 } from '../lib/crypto.js';
 import { writeStdout } from '../lib/stdout.js';
 import { nowIso } from '../lib/time.js';
-import { type Logger } from '../http/logger.js';
+import { type Logger } from '../lib/logger.js';
 import { type Store } from '../store/index.js';
 import { publicAuditEvent } from './format.js';
 import { type AuditEvent, type AuditSink } from './types.js';

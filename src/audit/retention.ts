@@ -1,4 +1,4 @@
-import { type Logger } from '../http/logger.js';
+import { type Logger } from '../lib/logger.js';
 import { now } from '../lib/time.js';
 import { type Store } from '../store/index.js';
 

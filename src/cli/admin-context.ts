@@ -21,7 +21,7 @@ import { Signer } from '../auth/signing.js';
 import { UserAdminService } from '../auth/user-admin.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { GatewayError } from '../errors/index.js';
-import { createLogger } from '../http/logger.js';
+import { createLogger } from '../lib/logger.js';
 import { openCluster } from '../cluster/index.js';
 import { type Store } from '../store/index.js';
 import { type Config } from '../config/index.js';

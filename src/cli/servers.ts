@@ -11,7 +11,7 @@
 import { type Command } from 'commander';
 import { type Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
-import { createLogger } from '../http/logger.js';
+import { createLogger } from '../lib/logger.js';
 import { LocalBus } from '../lib/bus.js';
 import { ServerRegistry, UpstreamManager } from '../proxy/index.js';
 import { serverDefinition, serverSummary } from '../proxy/server-view.js';

@@ -4,7 +4,7 @@
  * without it, the in-process bus only (one replica).
  */
 import { type Config } from '../config/index.js';
-import { type Logger } from '../http/logger.js';
+import { type Logger } from '../lib/logger.js';
 import { uuid } from '../lib/crypto.js';
 import { LocalBus, type Bus } from '../lib/bus.js';
 import { RedisBus, type RedisBusOptions } from './redis-bus.js';

@@ -13,7 +13,7 @@
  * be staler than that), and once more after it has re-subscribed.
  */
 import { type Redis } from 'ioredis';
-import { type Logger } from '../http/logger.js';
+import { type Logger } from '../lib/logger.js';
 import { LocalBus, type Bus, type InvalidationEvent, type InvalidationHandler } from '../lib/bus.js';
 import { type RedisConnections } from './redis.js';
 

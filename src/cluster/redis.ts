@@ -6,7 +6,7 @@
  * everywhere, and the URL (which may carry a password) is never logged.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { type Logger } from '../http/logger.js';
+import { type Logger } from '../lib/logger.js';
 
 export interface RedisSettings {
   url: string;

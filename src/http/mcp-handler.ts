@@ -22,7 +22,7 @@ import { type Metrics } from '../metrics/index.js';
 import { MAX_GATHERED_REPLY, type McpProxy, type ProxyRequest, type ProxyResponse } from '../proxy/mcp-proxy.js';
 import { rateLimitHeaders, tighter, type RateLimits, type RateState } from '../ratelimit/index.js';
 import { type ClientIpResolver } from './client-ip.js';
-import { type Logger } from './logger.js';
+import { type Logger } from '../lib/logger.js';
 import { LeanRequest } from './lean/server.js';
 import { credentialInputRaw } from './middleware/authenticate.js';
 

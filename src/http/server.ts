@@ -3,7 +3,7 @@ import { GatewayError, PROBLEM_CONTENT_TYPE, toGatewayError, toProblem } from '.
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps, type ServerOptions as HttpsOptions } from 'node:https';
 import { installLean } from './lean/server.js';
-import { type Logger } from './logger.js';
+import { type Logger } from '../lib/logger.js';
 import { type McpHttpHandler } from './mcp-handler.js';
 
 export interface HttpOptions {

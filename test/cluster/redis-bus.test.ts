@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityCache } from '../../src/auth/identity-cache.js';
 import { decodeMessage, openCluster, RedisBus, RedisConnections, type Cluster } from '../../src/cluster/index.js';
-import { createLogger } from '../../src/http/logger.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { LocalBus, type InvalidationEvent } from '../../src/lib/bus.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { testConfig } from '../helpers/app.js';

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { buildApp, type App, type AppDeps } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import { createLogger } from '../../src/http/logger.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { createDatabase, type Backend, type TestDb } from './db.js';
 

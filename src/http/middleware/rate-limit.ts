@@ -15,7 +15,7 @@ import { SERVER_NAME_RE } from '../../config/schema.js';
 import { GatewayError, toJsonRpc } from '../../errors/index.js';
 import { type Metrics } from '../../metrics/index.js';
 import { rateLimitHeaders, tighter, type RateLimitHooks, type RateLimits, type RateState } from '../../ratelimit/index.js';
-import { type Logger } from '../logger.js';
+import { type Logger } from '../../lib/logger.js';
 import { type ClientIpResolver } from '../client-ip.js';
 
 declare module 'fastify' {

@@ -1,6 +1,6 @@
 import { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { type Services } from '../../app.js';
+import { type Services } from '../services.js';
 import { publicAuditEvent } from '../../audit/format.js';
 import { GatewayError } from '../../errors/index.js';
 import { parseDuration } from '../../lib/duration.js';

@@ -1,6 +1,6 @@
 import { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { type Services } from '../../app.js';
+import { type Services } from '../services.js';
 import { PASSWORD_MAX } from '../../auth/passwords.js';
 import { emailSchema, passwordSchema, usernameSchema } from '../../auth/user-fields.js';
 import { GatewayError } from '../../errors/index.js';

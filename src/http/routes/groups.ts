@@ -1,5 +1,5 @@
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { type Services } from '../../app.js';
+import { type Services } from '../services.js';
 import { callerFromPrincipal } from '../../auth/admin.js';
 import { createGroupSchema, GroupAdminService, updateGroupSchema } from '../../auth/group-admin.js';
 import { principalOf, requireAccess } from '../middleware/authenticate.js';

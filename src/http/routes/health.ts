@@ -1,5 +1,5 @@
 import { type FastifyInstance } from 'fastify';
-import { type Services } from '../../app.js';
+import { type Services } from '../services.js';
 
 /** A named readiness probe; throws (or rejects) when the dependency is not usable. */
 export type ReadinessCheck = (() => Promise<void>) & { checkName?: string };

@@ -1,5 +1,5 @@
 import { type FastifyInstance } from 'fastify';
-import { type Services } from '../../app.js';
+import { type Services } from '../services.js';
 import { auditRoutes } from './audit.js';
 import { authRoutes } from './auth.js';
 import { mcpRoutes } from './mcp.js';

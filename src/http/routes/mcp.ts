@@ -6,7 +6,7 @@
  * on fastify. Errors on this path are JSON-RPC bodies (MCP clients expect them).
  */
 import { type FastifyInstance } from 'fastify';
-import { type Services } from '../../app.js';
+import { type Services } from '../services.js';
 import { McpProxy } from '../../proxy/mcp-proxy.js';
 import { SessionManager } from '../../proxy/sessions.js';
 import { makeMcpHandler } from '../mcp-handler.js';

@@ -1,5 +1,5 @@
 import { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { type Services } from '../../app.js';
+import { type Services } from '../services.js';
 import { requireAccess } from '../middleware/authenticate.js';
 
 /**

@@ -12,7 +12,7 @@
  * parameters and the client authentication, if any).
  */
 import { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { type Services } from '../../app.js';
+import { type Services } from '../services.js';
 import { LoginThrottle } from '../../auth/login-throttle.js';
 import { OAuthError } from '../../auth/oauth-error.js';
 import { ClientCredentialsGrant, type TokenResponse } from '../../auth/service-accounts.js';

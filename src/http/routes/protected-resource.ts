@@ -1,5 +1,5 @@
 import { type FastifyInstance } from 'fastify';
-import { type Services } from '../../app.js';
+import { type Services } from '../services.js';
 import { SERVER_NAME_RE } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';
 

@@ -1,6 +1,6 @@
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { type Services } from '../../app.js';
+import { type Services } from '../services.js';
 import { type Principal } from '../../auth/principal.js';
 import { isStdio, type ServerDef } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';

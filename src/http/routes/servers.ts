@@ -1,5 +1,5 @@
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { type Services } from '../../app.js';
+import { type Services } from '../services.js';
 import { auditUrl } from '../../audit/redact.js';
 import { type Principal } from '../../auth/principal.js';
 import { roleSchema, type ServerDef } from '../../config/schema.js';

@@ -1,5 +1,5 @@
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { type Services } from '../../app.js';
+import { type Services } from '../services.js';
 import { callerFromPrincipal } from '../../auth/admin.js';
 import { createServiceAccountSchema, ServiceAccountService, updateServiceAccountSchema } from '../../auth/service-accounts.js';
 import { GatewayError } from '../../errors/index.js';

@@ -1,6 +1,6 @@
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { type Services } from '../../app.js';
+import { type Services } from '../services.js';
 import { callerFromPrincipal } from '../../auth/admin.js';
 import { createUserSchema, updateUserSchema, UserAdminService } from '../../auth/user-admin.js';
 import { principalOf, requireAccess } from '../middleware/authenticate.js';

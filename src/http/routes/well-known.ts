@@ -1,5 +1,5 @@
 import { type FastifyInstance } from 'fastify';
-import { type Services } from '../../app.js';
+import { type Services } from '../services.js';
 import { GatewayError } from '../../errors/index.js';
 
 /** OAuth authorization-server metadata and the signing JWKS. */
