@@ -2,8 +2,7 @@ import { z } from 'zod';
 import { isCidr } from '../lib/cidr.js';
 import { parseDuration, parseSize } from '../lib/duration.js';
 import { ENCRYPTION_KEY_HINT, parseEncryptionKey } from '../lib/secretbox.js';
-import { RESERVED_REQUEST_HEADERS } from '../proxy/upstreams/http1.js';
-import { BAD_FIELD_VALUE_CHAR, HTTP_TOKEN } from '../lib/http-syntax.js';
+import { BAD_FIELD_VALUE_CHAR, HTTP_TOKEN, RESERVED_REQUEST_HEADERS } from '../lib/http-syntax.js';
 
 /** `500ms`, `60s`, `15m`, `24h`, `30d` → milliseconds. */
 export const duration = () =>

@@ -1,7 +1,6 @@
 /**
  * HTTP field syntax shared by everything that reads or writes HTTP heads:
- * the config loader, stored per-user credentials, the upstream client
- * (proxy/upstreams/http1.ts) and the lean server layer (http/lean/).
+ * the config loader, stored per-user credentials and the upstream client.
  */
 
 /** A field name: an RFC 9110 token. */
@@ -14,3 +13,6 @@ export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  * byte could be a CR or LF (U+010D, U+010A) and split the head.
  */
 export const BAD_FIELD_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** Request headers the gateway sets itself (framing, hop-by-hop): never configured, never forwarded. */
+export const RESERVED_REQUEST_HEADERS: ReadonlySet<string> = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection']);

@@ -26,7 +26,7 @@
 import { type IncomingHttpHeaders } from 'node:http';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import { BAD_FIELD_VALUE_CHAR, HTTP_TOKEN } from '../../lib/http-syntax.js';
+import { BAD_FIELD_VALUE_CHAR, HTTP_TOKEN, RESERVED_REQUEST_HEADERS } from '../../lib/http-syntax.js';
 
 /** The response could not be parsed, or broke the protocol. */
 export class UpstreamProtocolError extends Error {
@@ -89,7 +89,6 @@ const CONTENT_LENGTH_RE = /^\d{1,15}$/;
  * Set by the client itself (host, framing) or hop-by-hop: a caller's value is refused rather
  * than sent twice. The configuration refuses them in a server's `headers` too.
  */
-export const RESERVED_REQUEST_HEADERS: ReadonlySet<string> = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection']);
 /** Header names already checked by `sendable` (a few dozen in practice; bounded all the same). */
 const SENDABLE = new Set<string>();
 function sendable(k: string): void {
