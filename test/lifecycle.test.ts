@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lifecycle } from '../src/cluster/index.js';
+import { Lifecycle } from '../src/http/lifecycle.js';
 import { createLogger } from '../src/lib/logger.js';
 import { createHttpServer } from '../src/http/server.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
@@ -10,7 +10,7 @@ import { connectionRefused, slowRequest } from './helpers/raw-http.js';
 /** A bare server with the gateway's HTTP settings, a slow body route, an event stream and a hanging route. */
 async function drainFixture() {
   const lifecycle = new Lifecycle();
-  const app = createHttpServer({ logger: createLogger('silent'), bodyLimit: 1024 * 1024 });
+  const app = createHttpServer({ logger: createLogger('silent'), bodyLimit: 1024 * 1024, timeouts: { headers: 10_000, request: 30_000, keep_alive: 5_000 } });
   lifecycle.track(app.server);
   app.post('/slow', async (req) => ({ received: req.body }));
   app.get('/events', (_req, reply) => {
