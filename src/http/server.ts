@@ -141,14 +141,14 @@ function answerClientError(this: FastifyInstance, e: NodeJS.ErrnoException, sock
 }
 
 /** 404 for an unknown path, 405 with `Allow` for a known path and another method, 400 for a refused target. */
-function answerUnrouted(app: FastifyInstance, methods: ReadonlySet<string>) {
-  return function unrouted(req: FastifyRequest): never {
-    if ((req.raw as RawRequest)[BAD_TARGET]) throw new GatewayError('bad_request', { detail: 'The request target is not a plain path' });
+function unroutedError(app: FastifyInstance, methods: ReadonlySet<string>) {
+  return function unrouted(req: FastifyRequest): GatewayError {
+    if ((req.raw as RawRequest)[BAD_TARGET]) return new GatewayError('bad_request', { detail: 'The request target is not a plain path' });
     const q = req.url.indexOf('?');
     const path = q === -1 ? req.url : req.url.slice(0, q);
     const allow = [...methods].filter((method) => app.findRoute({ method, url: path }) !== null).sort();
-    if (allow.length) throw new GatewayError('method_not_allowed', { detail: `${req.method} is not allowed on ${path}`, headers: { Allow: allow.join(', ') } });
-    throw new GatewayError('not_found', { detail: `No route for ${req.method} ${path}` });
+    if (allow.length) return new GatewayError('method_not_allowed', { detail: `${req.method} is not allowed on ${path}`, headers: { Allow: allow.join(', ') } });
+    return new GatewayError('not_found', { detail: `No route for ${req.method} ${path}` });
   };
 }
 
@@ -186,6 +186,12 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     prepareRefusal(req, reply, err, e, lingerBytes);
     reply.code(err.status).headers(err.headers).type(PROBLEM_CONTENT_TYPE).send(toProblem(err));
   });
-  app.setNotFoundHandler(answerUnrouted(app, methods));
+  // A request no route takes is answered before its body is read (the not-found
+  // handler itself would run only after fastify had parsed the body).
+  const unrouted = unroutedError(app, methods);
+  app.addHook('onRequest', (req, _reply, done) => done(req.is404 ? unrouted(req) : undefined));
+  app.setNotFoundHandler((req) => {
+    throw unrouted(req);
+  });
   return app;
 }

@@ -78,6 +78,13 @@ describe('security: credentials are checked before the body is read', () => {
     expect(up.seen).toEqual([]);
   });
 
+  it('a path no route takes is answered 404 before its body is read', async () => {
+    const r = await partialBody(port, 'POST', '/no/such/route');
+    expect(r.status).toBe(404);
+    expect(JSON.parse(r.text).code).toBe('not_found');
+    r.socket.destroy();
+  });
+
   it('an authenticated management endpoint refuses an unauthenticated body before reading it (401 unauthenticated)', async () => {
     const r = await partialBody(port, 'POST', '/api/v1/groups');
     expect(r.status).toBe(401);
