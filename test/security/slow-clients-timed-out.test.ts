@@ -66,7 +66,7 @@ describe('security: slow clients are timed out (server.timeouts)', () => {
     expect(text).toMatch(/^HTTP\/1\.1 408 /);
     expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).code).toBe('request_timeout');
     expect(at - t0).toBeGreaterThanOrEqual(HEADERS_MS - 50);
-    expect(at - t0).toBeLessThan(HEADERS_MS + 1_500);
+    expect(at - t0).toBeLessThan(HEADERS_MS + 3_000);
     expect(up.seen).toEqual([]);
   });
 
@@ -81,7 +81,7 @@ describe('security: slow clients are timed out (server.timeouts)', () => {
     expect(text).toMatch(/^HTTP\/1\.1 408 /);
     expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).code).toBe('request_timeout');
     expect(at - t0).toBeGreaterThanOrEqual(REQUEST_MS - 50);
-    expect(at - t0).toBeLessThan(REQUEST_MS + 1_500);
+    expect(at - t0).toBeLessThan(REQUEST_MS + 3_000);
     expect(up.seen).toEqual([]);
   });
 
@@ -96,7 +96,7 @@ describe('security: slow clients are timed out (server.timeouts)', () => {
     expect(text).toMatch(/^HTTP\/1\.1 401 /);
     expect(text).toContain('"code":"unauthenticated"');
     expect(text).not.toContain('408');
-    expect(at - t0).toBeLessThan(REQUEST_MS + 1_500);
+    expect(at - t0).toBeLessThan(REQUEST_MS + 3_000);
     expect(up.seen).toEqual([]);
   });
 
@@ -104,9 +104,9 @@ describe('security: slow clients are timed out (server.timeouts)', () => {
     const r = await rawRoundTrip(port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     expect(r.status).toBe(200);
     // node:http waits one second beyond the advertised timeout, so a client never reuses a connection it is closing.
-    const waited = await closedWithin(r.socket, KEEP_ALIVE_MS + 4_000);
+    const waited = await closedWithin(r.socket, KEEP_ALIVE_MS + 6_000);
     expect(waited).toBeGreaterThanOrEqual(KEEP_ALIVE_MS - 50);
-    expect(waited).toBeLessThan(KEEP_ALIVE_MS + 2_500);
+    expect(waited).toBeLessThan(KEEP_ALIVE_MS + 4_000);
   });
 
   it('an event stream outlives the request timeout; its end by the client is not logged as a warning', async () => {
