@@ -7,7 +7,9 @@
  *   - an MCP endpoint's 401: `Bearer resource_metadata="…"`, naming the
  *     endpoint's protected-resource metadata so a client can discover the
  *     authorization server;
- *   - a token that lacks a scope (403): `Bearer error="insufficient_scope"`.
+ *   - a token that lacks a scope (403): `Bearer error="insufficient_scope"`;
+ *   - the OAuth token endpoint's 401 for a client that failed to
+ *     authenticate: `Basic realm="portcullis"` (RFC 6749 §5.2).
  *
  * A 401 caused by a token that was presented and refused adds
  * `error="invalid_token"`; a request that presented nothing gets the bare
@@ -34,4 +36,9 @@ export function mcpChallenge(resourceMetadataUrl: string, code: string): string 
 export function insufficientScopeChallenge(scope: string, resourceMetadataUrl?: string): string {
   const base = `Bearer error="insufficient_scope", scope=${quoted(scope)}`;
   return resourceMetadataUrl === undefined ? base : `${base}, resource_metadata=${quoted(resourceMetadataUrl)}`;
+}
+
+/** The OAuth token endpoint's challenge to a client that failed to authenticate (client_secret_basic). */
+export function clientBasicChallenge(): string {
+  return 'Basic realm="portcullis", charset="UTF-8"';
 }

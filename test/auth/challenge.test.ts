@@ -4,7 +4,7 @@
  * refused credential adds error="invalid_token".
  */
 import { describe, expect, it } from 'vitest';
-import { apiChallenge, insufficientScopeChallenge, mcpChallenge } from '../../src/auth/challenge.js';
+import { apiChallenge, clientBasicChallenge, insufficientScopeChallenge, mcpChallenge } from '../../src/auth/challenge.js';
 
 const RM = 'https://gw.example/.well-known/oauth-protected-resource/mcp/demo';
 
@@ -22,6 +22,10 @@ describe('WWW-Authenticate challenges', () => {
   it('insufficient scope, with the MCP resource metadata when given', () => {
     expect(insufficientScopeChallenge('api:write')).toBe('Bearer error="insufficient_scope", scope="api:write"');
     expect(insufficientScopeChallenge('mcp:execute', RM)).toBe(`Bearer error="insufficient_scope", scope="mcp:execute", resource_metadata="${RM}"`);
+  });
+
+  it('the OAuth token endpoint asks a client for HTTP Basic', () => {
+    expect(clientBasicChallenge()).toBe('Basic realm="portcullis", charset="UTF-8"');
   });
 
   it('quotes what it interpolates', () => {
