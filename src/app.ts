@@ -13,8 +13,9 @@ import { buildExternalVerifiers } from './auth/providers/index.js';
 import { AuditLog } from './audit/audit-log.js';
 import { type Config } from './config/index.js';
 import { type Bus } from './lib/bus.js';
-import { Lifecycle, openCluster, type RedisConnections } from './cluster/index.js';
-import { createHttpServer, type RawRouteSlot } from './http/server.js';
+import { openCluster, type RedisConnections } from './cluster/index.js';
+import { Lifecycle } from './http/lifecycle.js';
+import { createHttpServer } from './http/server.js';
 import { httpsOptions, installTlsHooks, type TlsServer } from './http/tls.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { makeAuthenticate } from './http/middleware/authenticate.js';
@@ -27,7 +28,10 @@ import { RateLimits, redisLimiterFactory } from './ratelimit/index.js';
 import { type Store } from './store/index.js';
 import { type Services } from './http/services.js';
 import { ServerRegistry, UpstreamManager } from './proxy/index.js';
+import { McpProxy } from './proxy/mcp-proxy.js';
+import { SessionManager } from './proxy/sessions.js';
 import { CredentialService } from './proxy/user-credentials.js';
+import { mcpResourceMetadataUrl } from './http/routes/protected-resource.js';
 
 export interface AppDeps {
   config: Config;
@@ -58,7 +62,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const limiterFactory = deps.limiterFactory ?? (cluster.redis ? redisLimiterFactory(cluster.redis.client, cluster.redis.keyPrefix) : memoryLimiterFactory);
   const metrics = new Metrics();
   const clientIp = makeClientIpResolver(config.server.trusted_proxies);
-  const rawRoutes: RawRouteSlot = { handler: null };
   const closers: (() => Promise<void> | void)[] = [];
   // First: refuse to start when stored per-user credentials cannot be decrypted (no key, or another key).
   const userCredentials = await CredentialService.create(config, store, bus, logger).catch(async (e: unknown) => {
@@ -105,9 +108,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const services: Services = {
     config, store, logger, bus, replicaId: cluster.replicaId, redis: cluster.redis, lifecycle, signer, cache, auth, sessions, usage, audit: auditLog, auditLog, limiterFactory,
     authenticate: withRateLimits(makeAuthenticate(auth, usage), rateLimits, clientIp),
-    metrics, rateLimits, clientIp, auditRetention, rawRoutes,
+    metrics, rateLimits, clientIp, auditRetention,
     registry,
     upstreams: undefined as unknown as UpstreamManager,
+    mcpSessions: undefined as unknown as SessionManager,
+    mcpProxy: undefined as unknown as McpProxy,
     credentials: userCredentials,
     userCredentials,
     onClose: (fn) => closers.push(fn),
@@ -118,11 +123,23 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     logger,
     credentials: () => services.credentials,
   });
+  services.mcpSessions = new SessionManager(store, registry, services.upstreams, bus, cluster.replicaId, logger);
+  closers.push(() => services.mcpSessions.close());
+  services.mcpProxy = new McpProxy({
+    registry,
+    upstreams: services.upstreams,
+    sessions: services.mcpSessions,
+    groups: () => cache.groupsNow() ?? cache.groupMap(),
+    audit: auditLog,
+    usage,
+    logger,
+    resourceMetadataUrl: (server) => mcpResourceMetadataUrl(config.server.public_url, server),
+    metrics,
+  });
 
   const tls = config.server.tls;
   const http = createHttpServer({
-    rawRoutes,
-    logger, bodyLimit: config.server.body_limit, https: tls ? httpsOptions(tls) : null,
+    logger, bodyLimit: config.server.body_limit, timeouts: config.server.timeouts, https: tls ? httpsOptions(tls) : null,
     trustProxy: clientIp.trusted.size ? makeTrustFn(clientIp.trusted) : false,
   });
   if (tls) closers.push(installTlsHooks(http.server as unknown as TlsServer, tls, logger));

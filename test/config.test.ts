@@ -530,3 +530,17 @@ describe('docs/configuration.md documents every key', () => {
     expect(doc).toContain('`PORTCULLIS_CONFIG`');
   });
 });
+
+describe('config: server.timeouts', () => {
+  it('defaults to headers 10s, request 30s, keep_alive 5s; durations are read as such', () => {
+    expect(loadConfig({ file: null, env: {}, cwd: dir }).server.timeouts).toEqual({ headers: 10_000, request: 30_000, keep_alive: 5_000 });
+    expect(fromYaml('server:\n  timeouts:\n    headers: 500ms\n    request: 2m\n').server.timeouts).toEqual({ headers: 500, request: 120_000, keep_alive: 5_000 });
+  });
+
+  it('refuses zero, malformed durations, unknown keys and a head timeout longer than the request timeout, naming the path', () => {
+    expect(problemsOf(() => fromYaml('server:\n  timeouts:\n    keep_alive: 0s\n'))).toEqual([expect.stringMatching(/^server\.timeouts\.keep_alive: must be longer than 0/)]);
+    expect(problemsOf(() => fromYaml('server:\n  timeouts:\n    request: soon\n'))).toEqual([expect.stringMatching(/^server\.timeouts\.request: must be a duration/)]);
+    expect(problemsOf(() => fromYaml('server:\n  timeouts:\n    body: 5s\n'))).toEqual([expect.stringMatching(/^server\.timeouts/)]);
+    expect(problemsOf(() => fromYaml('server:\n  timeouts:\n    headers: 1m\n    request: 30s\n'))).toEqual([expect.stringMatching(/^server\.timeouts\.headers: headers must not be longer than request/)]);
+  });
+});

@@ -1,11 +1,11 @@
 /**
  * InflightList: the lifecycle's set of responses in flight, kept as an
- * intrusive linked list (a long-lived Set with per-request churn made V8
- * promote nearly every request; docs/performance-history.md).
+ * intrusive linked list (a long-lived Set with per-request churn makes V8
+ * promote nearly every request).
  */
 import { type ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { InflightList } from '../src/cluster/lifecycle.js';
+import { InflightList } from '../src/http/lifecycle.js';
 
 const res = (name: string) => ({ name }) as unknown as ServerResponse;
 const names = (l: InflightList) => [...l].map((r) => (r as unknown as { name: string }).name);

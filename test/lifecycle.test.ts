@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lifecycle } from '../src/cluster/index.js';
+import { Lifecycle } from '../src/http/lifecycle.js';
 import { createLogger } from '../src/lib/logger.js';
 import { createHttpServer } from '../src/http/server.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
@@ -10,7 +10,7 @@ import { connectionRefused, slowRequest } from './helpers/raw-http.js';
 /** A bare server with the gateway's HTTP settings, a slow body route, an event stream and a hanging route. */
 async function drainFixture() {
   const lifecycle = new Lifecycle();
-  const app = createHttpServer({ logger: createLogger('silent'), bodyLimit: 1024 * 1024 });
+  const app = createHttpServer({ logger: createLogger('silent'), bodyLimit: 1024 * 1024, timeouts: { headers: 10_000, request: 30_000, keep_alive: 5_000 } });
   lifecycle.track(app.server);
   app.post('/slow', async (req) => ({ received: req.body }));
   app.get('/events', (_req, reply) => {
@@ -38,12 +38,20 @@ async function drainFixture() {
   return { lifecycle, app, port, piped };
 }
 
+/** Wait for a condition (not a fixed sleep: the machine may be loaded). */
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe('lifecycle: bounded drain', () => {
   it('an in-flight request completes while new connections are refused', async () => {
     const { lifecycle, app, port } = await drainFixture();
     const req = await slowRequest(port, 'POST', '/slow', JSON.stringify({ hello: 'world' }));
-    await new Promise((r) => setTimeout(r, 50));
-    expect(lifecycle.inFlight).toBe(1);
+    await until(() => lifecycle.inFlight === 1);
     const drained = lifecycle.drain(app.server, () => app.close(), 5_000);
     expect(lifecycle.shuttingDown).toBe(true);
     // the listener is closed at once: new connections are refused
@@ -62,16 +70,22 @@ describe('lifecycle: bounded drain', () => {
 
   it('standalone event streams (raw and piped) are ended cleanly at the start of the drain, not at the deadline', async () => {
     const { lifecycle, app, port, piped } = await drainFixture();
+    const streaming: Promise<void>[] = [];
     const open = (path: string) =>
       new Promise<number>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port, path }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(Date.now()));
-          res.on('aborted', () => reject(new Error('aborted instead of ended')));
-        });
+        streaming.push(
+          new Promise<void>((started) =>
+            http.get({ host: '127.0.0.1', port, path }, (res) => {
+              res.once('data', () => started());
+              res.on('end', () => resolve(Date.now()));
+              res.on('aborted', () => reject(new Error('aborted instead of ended')));
+            }),
+          ),
+        );
       });
     const ended = [open('/events'), open('/piped')];
-    await new Promise((r) => setTimeout(r, 100));
+    // both streams have sent their first event
+    await Promise.all(streaming);
     const t0 = Date.now();
     const result = await lifecycle.drain(app.server, () => app.close(), 10_000);
     expect(result.streamsClosed).toBe(2);
@@ -85,7 +99,7 @@ describe('lifecycle: bounded drain', () => {
     const closed = new Promise<void>((resolve) => {
       http.get({ host: '127.0.0.1', port, path: '/hang' }).on('error', () => resolve());
     });
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => lifecycle.inFlight === 1);
     const result = await lifecycle.drain(app.server, () => app.close(), 300);
     await closed;
     expect(result.forced).toBe(1);

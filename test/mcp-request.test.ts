@@ -3,8 +3,8 @@
  * signal is made on first use only, aborts when the client goes away before
  * the response is finished, and never after a normal completion. It must stay
  * a class with the getter on its prototype: a per-request accessor (an object
- * literal with `get signal()`) gave every request its own hidden class and
- * kept whole requests alive into V8's old generation (docs/performance-history.md).
+ * literal with `get signal()`) gives every request its own hidden class and
+ * keeps whole requests alive into V8's old generation.
  */
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type AddressInfo } from 'node:net';

@@ -1,5 +1,5 @@
 // Helper of bench/tools/system-profile.sh: starts the echo upstream and one hop (ARM: T byte relay, N null
-// proxy, F floor gateway, L the lean-hop sketch of bench/experiments, G the gateway), writes the hop's pid
+// proxy, F floor gateway, G the gateway), writes the hop's pid
 // to $STATE/pid, waits for $STATE/go, holds 16-connection load on it for SECS seconds, and writes the
 // number of requests served to $STATE/done.
 import { randomBytes } from 'node:crypto';
@@ -19,13 +19,12 @@ runMain(async () => {
   if (ARM === 'T' || ARM === 'N') {
     const p = await spawnReady([join(HERE, ARM === 'T' ? 'tcp-relay.mjs' : 'null-proxy.mjs'), upstream], ARM);
     arm = { url: `http://127.0.0.1:${p.port}/mcp`, headers: {}, pid: p.pid };
-  } else if (ARM === 'F' || ARM === 'L') {
-    const script = ARM === 'F' ? 'floor-proxy.mjs' : 'experiments/lean-proxy.mjs';
-    const p = await spawnReady([...GATEWAY_NODE_ARGS, join(HERE, script), `${upstream}/mcp`, token, join(tempDir('pcl-profile-'), 'audit.sqlite')], ARM, ARM === 'L' ? { LEAN_MODE: 'raw' } : {});
+  } else if (ARM === 'F') {
+    const p = await spawnReady([...GATEWAY_NODE_ARGS, join(HERE, 'floor-proxy.mjs'), `${upstream}/mcp`, token, join(tempDir('pcl-profile-'), 'audit.sqlite')], ARM);
     arm = { url: `http://127.0.0.1:${p.port}/mcp`, headers: { authorization: `Bearer ${token}` }, pid: p.pid };
   } else if (ARM === 'G') {
     arm = await gatewayArm(await startGateway('G', oneServerConfig('echo', `${upstream}/mcp`)), 'echo');
-  } else throw new Error(`ARM must be T, N, F, L or G, not ${ARM}`);
+  } else throw new Error(`ARM must be T, N, F or G, not ${ARM}`);
   if (ARM !== 'G') {
     // gatewayArm opened the gateway's session; the other hops pass initialize through to the upstream
     const sid = await openSession(arm.url, arm.headers);

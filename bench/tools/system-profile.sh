@@ -3,7 +3,7 @@
 # for exactly the length of a 16-connection load against the echo upstream, then CPU µs per request split
 # by binary (kernel, node's own code and V8 builtins, JIT-compiled JavaScript, libc, SQLite) and the top
 # symbols. Needs linux-perf (Debian: linux-perf) and root or perf_event_paranoid <= 1. npm run build first.
-#   bench/tools/system-profile.sh G        # T, N, F, L or G (bench/tools/hold-load.mjs)
+#   bench/tools/system-profile.sh G        # T, N, F or G (bench/tools/hold-load.mjs)
 #   SECS=10 TOP=40 bench/tools/system-profile.sh T
 set -euo pipefail
 cd "$(dirname "$0")/../.."

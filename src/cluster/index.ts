@@ -12,7 +12,6 @@ import { RedisConnections } from './redis.js';
 
 export { RedisConnections, createRedisClient, redisEndpoint, type RedisSettings } from './redis.js';
 export { RedisBus, decodeMessage, type RedisBusOptions } from './redis-bus.js';
-export { Lifecycle, type DrainResult, type ShutdownHook } from './lifecycle.js';
 
 export interface Cluster {
   /** This process's id among the replicas (also in Redis connection names and mcp_sessions.replica). */

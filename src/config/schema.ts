@@ -213,6 +213,19 @@ const rateRule = z.strictObject({ requests: z.number().int().min(1), per: durati
 /** An IPv4/IPv6 address or CIDR block (`10.0.0.0/8`, `fd00::/8`, `192.0.2.7`). */
 const cidr = () => z.string().refine(isCidr, 'must be an IP address or CIDR block (e.g. 10.0.0.0/8 or fd00::/8)');
 
+/** A duration that must be above zero (node:http reads 0 as "no timeout"). */
+const positiveDuration = () => duration().refine((ms) => ms > 0, 'must be longer than 0');
+
+/** How long a client may take (SPEC §15): the head, the whole request, an idle keep-alive connection. */
+const serverTimeouts = z
+  .strictObject({
+    headers: positiveDuration().default(10_000),
+    request: positiveDuration().default(30_000),
+    keep_alive: positiveDuration().default(5_000),
+  })
+  .refine((t) => t.headers <= t.request, { message: 'headers must not be longer than request (the head is part of the request)', path: ['headers'] })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -223,6 +236,7 @@ export const configSchema = z.strictObject({
       body_limit: size().default(4 * 1024 * 1024),
       trusted_proxies: z.array(cidr()).default([]),
       shutdown_timeout: duration().default(10_000),
+      timeouts: serverTimeouts,
       tls: z
         .strictObject({
           cert_file: z.string(),

@@ -35,12 +35,16 @@ export const ERROR_CODES = {
   // 406 / 415
   not_acceptable: { status: 406, title: 'Not Acceptable', doc: 'The `Accept` header does not allow any representation the endpoint produces.' },
   unsupported_media_type: { status: 415, title: 'Unsupported Media Type', doc: 'The request body has a content type the endpoint does not accept.' },
+  // 408
+  request_timeout: { status: 408, title: 'Request Timeout', doc: 'The request head or body did not arrive within `server.timeouts` (`headers`, `request`); the connection is closed.' },
   // 409
   conflict: { status: 409, title: 'Conflict', doc: 'The resource already exists or is in a conflicting state.' },
   read_only: { status: 409, title: 'Conflict', doc: 'The resource is defined in the config file and cannot be changed through the API.' },
   encryption_key_missing: { status: 409, title: 'Conflict', doc: 'Per-user upstream credentials cannot be stored: no `credentials.encryption_key` (or `PORTCULLIS_ENCRYPTION_KEY`) is configured.' },
   // 413
   payload_too_large: { status: 413, title: 'Payload Too Large', doc: 'The body exceeds `server.body_limit`.' },
+  // 431
+  headers_too_large: { status: 431, title: 'Request Header Fields Too Large', doc: 'The request head is larger than the server accepts (16 KiB); the connection is closed.' },
   // 422
   validation_failed: { status: 422, title: 'Unprocessable Content', doc: 'The body failed validation; `errors[]` names each offending field.' },
   // 429

@@ -1,30 +1,35 @@
 /**
- * The MCP hot path: POST|GET|DELETE /mcp/{server} served by a lean node:http
- * handler, outside fastify (no router, hooks, reply objects or per-request
- * child loggers; one write per JSON response).
+ * POST|GET|DELETE /mcp/{server}: the MCP endpoint's handler, an ordinary
+ * route of the router (http/routes/mcp.ts). Before it runs, the route's
+ * first step has resolved the client address and checked the per-IP and
+ * global budgets (http/middleware/rate-limit.ts); the body is still unread.
+ * Then, top to bottom:
  *
- *   shutting down? → client IP + per-IP/global limits → Origin → authenticate
- *   (before the body is read) → per-token/user/group limits → read the body
- *   (bounded) → McpProxy (parse once, authorize each message, forward, relay)
+ *   refuseWhileShuttingDown → checkOrigin → serverNameOf →
+ *   authenticateCaller (before the body is read) → resolveServer →
+ *   limitPrincipal → readMcpBody (bounded) → forward (McpProxy: parse,
+ *   authorize each message, forward, relay) → sendProxyResponse
  *
  * Every refusal is a JSON-RPC error body (MCP clients expect one), with the
  * same statuses, codes, challenges, audit events and metrics as elsewhere.
  */
-import { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import { type Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import { type IncomingMessage, type ServerResponse } from 'node:http';
+import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type Authenticator } from '../auth/authenticate.js';
+import { mcpChallenge } from '../auth/challenge.js';
 import { type Principal } from '../auth/principal.js';
 import { type AuditSink } from '../audit/types.js';
 import { SERVER_NAME_RE } from '../config/schema.js';
-import { GatewayError, toGatewayError, toJsonRpc } from '../errors/index.js';
-import { type Metrics } from '../metrics/index.js';
-import { MAX_GATHERED_REPLY, type McpProxy, type ProxyRequest, type ProxyResponse } from '../proxy/mcp-proxy.js';
-import { rateLimitHeaders, tighter, type RateLimits, type RateState } from '../ratelimit/index.js';
-import { type ClientIpResolver } from './client-ip.js';
+import { GatewayError, toGatewayError } from '../errors/index.js';
 import { type Logger } from '../lib/logger.js';
-import { LeanRequest } from './lean/server.js';
-import { credentialInputRaw } from './middleware/authenticate.js';
+import { type Metrics } from '../metrics/index.js';
+import { type McpProxy, type ProxyRequest, type ProxyResponse } from '../proxy/mcp-proxy.js';
+import { type RateLimits } from '../ratelimit/index.js';
+import { readBody, settleUnreadBody } from './body.js';
+import { type ClientIpResolver } from './client-ip.js';
+import { sendJsonRpcError, sendProxyResponse } from './mcp-response.js';
+import { credentialInput, withChallenge } from './middleware/authenticate.js';
+import { applyPrincipalLimits } from './middleware/rate-limit.js';
 
 export interface McpHandlerDeps {
   proxy: McpProxy;
@@ -35,129 +40,120 @@ export interface McpHandlerDeps {
   limits: RateLimits;
   clientIp: ClientIpResolver;
   bodyLimit: number;
+  /** How much of a refused body is read and discarded before the connection is closed instead. */
+  lingerBytes: number;
   originOk: (origin: string | undefined) => boolean;
   isServer: (name: string) => boolean;
   resourceMetadataUrl: (server: string) => string;
   shuttingDown: () => boolean;
 }
 
+type McpRequest = FastifyRequest<{ Params: { server: string } }>;
+
 const JSON_CT = 'application/json';
 
-/**
- * What the handler reads of a request: node:http's IncomingMessage, or a
- * LeanRequest from the lean layer (http/lean/server.ts), which carries the
- * whole body already read.
- */
-export interface McpRequest {
-  readonly method?: string;
-  readonly url?: string;
-  readonly headers: IncomingHttpHeaders;
-  readonly rawHeaders: string[];
-  readonly socket: Socket;
-}
-
-/** What the handler uses of a response: node:http's ServerResponse, or a LeanResponse. */
-export interface McpResponse {
-  readonly headersSent: boolean;
-  readonly destroyed: boolean;
-  readonly closed: boolean;
-  readonly writableFinished: boolean;
-  readonly writableEnded: boolean;
-  writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
-  flushHeaders(): void;
-  write(chunk: Buffer): boolean;
-  end(body?: Buffer | string): unknown;
-  destroy(): unknown;
-  on(event: 'close' | 'drain', listener: () => void): unknown;
-  once(event: 'close', listener: () => void): unknown;
-  off(event: 'drain', listener: () => void): unknown;
-}
-
-export type McpHttpHandler = (req: McpRequest, res: McpResponse) => boolean;
-
-/** `/mcp/{server}` (optionally with a query) → the raw server segment; null when the path is not that shape. */
-export function mcpPathServer(url: string): string | null {
-  if (!url.startsWith('/mcp/')) return null;
-  const q = url.indexOf('?', 5);
-  const path = q === -1 ? url.slice(5) : url.slice(5, q);
-  if (path.length === 0 || path.includes('/')) return null;
-  return path;
-}
-
-export function makeMcpHandler(d: McpHandlerDeps): McpHttpHandler {
-  return function handle(req, res) {
-    const method = req.method;
-    if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') return false;
-    const url = req.url ?? '';
-    const server = mcpPathServer(url);
-    if (server === null) return false;
-    void serve(d, req, res, method, url, server);
-    return true;
+/** The route handler: the steps above, in order; every failure becomes the JSON-RPC refusal here. */
+export function makeMcpHandler(d: McpHandlerDeps) {
+  return async function serveMcp(req: McpRequest, reply: FastifyReply): Promise<void> {
+    reply.hijack();
+    const res = reply.raw;
+    try {
+      refuseWhileShuttingDown(d);
+      checkOrigin(d, req);
+      const name = serverNameOf(req);
+      const caller = await authenticateCaller(d, req, name);
+      const server = resolveServer(d, name);
+      await limitPrincipal(d, req, caller);
+      const body = req.method === 'POST' ? await readMcpBody(d, req.raw) : null;
+      const out = await forward(d, req, server, caller, body, res);
+      await sendProxyResponse(res, out, req.rateState ?? null);
+    } catch (e) {
+      refuse(d, req.raw, res, e);
+    }
   };
 }
 
-/** Serve one /mcp request. Never rejects: a failure becomes the error response here, so no `.catch` per request. */
-async function serve(d: McpHandlerDeps, req: McpRequest, res: McpResponse, method: 'POST' | 'GET' | 'DELETE', url: string, server: string): Promise<void> {
+function refuseWhileShuttingDown(d: McpHandlerDeps): void {
+  if (d.shuttingDown()) throw new GatewayError('service_unavailable', { detail: 'The gateway is shutting down', headers: { Connection: 'close' } });
+}
+
+/** DNS-rebinding defence: a present Origin must be allowed. */
+function checkOrigin(d: McpHandlerDeps, req: McpRequest): void {
+  if (!d.originOk(req.headers.origin)) throw new GatewayError('origin_not_allowed', { detail: 'Origin not allowed' });
+}
+
+const unknownServer = (name: string) => new GatewayError('unknown_server', { detail: `No MCP server named ${name}` });
+
+/** The path's server segment; one that cannot be a server name is refused before anything else (no server can have it). */
+function serverNameOf(req: McpRequest): string {
+  const name = req.params.server;
+  if (!SERVER_NAME_RE.test(name)) throw unknownServer(name);
+  return name;
+}
+
+/** The caller, before any of the body is read; a 401 is audited and carries the endpoint's challenge. */
+async function authenticateCaller(d: McpHandlerDeps, req: McpRequest, name: string): Promise<Principal> {
   try {
-    if (d.shuttingDown()) throw new GatewayError('service_unavailable', { detail: 'The gateway is shutting down', headers: { Connection: 'close' } });
-
-    const ip = d.clientIp(req);
-    const knownServer = SERVER_NAME_RE.test(server) ? server : null;
-    const exempt = d.limits.isExempt(ip);
-    let rate: RateState | null = null;
-    if (!exempt && d.limits.hasAnonymousRules) rate = await d.limits.checkAnonymous(ip, knownServer);
-
-    if (!d.originOk(req.headers.origin)) throw new GatewayError('origin_not_allowed', { detail: 'Origin not allowed' });
-
-    let caller: Principal;
-    try {
-      const who = d.auth.authenticate(credentialInputRaw(req, url));
-      caller = who instanceof Promise ? await who : who;
-    } catch (e) {
-      if (e instanceof GatewayError && e.status === 401) {
-        d.audit.record({ action: 'mcp.request', actorType: 'anonymous', server: knownServer, method: null, decision: 'deny', status: 401, ip, detail: { code: e.code } });
-        d.metrics.mcpRequest(knownServer && d.isServer(knownServer) ? knownServer : null, null, 'unauthenticated');
-        const rm = `resource_metadata="${d.resourceMetadataUrl(server)}"`;
-        const challenge = e.code === 'unauthenticated' ? `Bearer ${rm}` : `Bearer ${rm}, error="invalid_token"`;
-        throw new GatewayError(e.code, { detail: e.detail, internal: e.internal, headers: { ...e.headers, 'WWW-Authenticate': challenge } });
-      }
-      throw e;
-    }
-    if (!exempt) {
-      const pending = d.limits.checkPrincipal(caller, ip, knownServer);
-      if (pending) rate = tighter(rate, await pending);
-    }
-    if (knownServer === null) throw new GatewayError('unknown_server', { detail: `No MCP server named ${server}` });
-
-    let body: Buffer | null = null;
-    if (method === 'POST') {
-      const ctype = req.headers['content-type'];
-      if (ctype === undefined || !ctype.toLowerCase().startsWith(JSON_CT)) throw new GatewayError('unsupported_media_type', { detail: 'Content-Type must be application/json' });
-      // The lean layer has read the body (within the limit) before calling the handler.
-      body = req instanceof LeanRequest ? req.body : await readBody(req as IncomingMessage, d.bodyLimit);
-    }
-
-    const preq = new HttpProxyRequest(knownServer, caller, req.headers, body, ip, res);
-    const out = method === 'POST' ? await d.proxy.post(preq) : method === 'GET' ? await d.proxy.get(preq) : await d.proxy.delete(preq);
-    const sending = send(res, out, rate);
-    if (sending) await sending;
+    return await d.auth.authenticate(credentialInput(req));
   } catch (e) {
-    fail(d, res, e);
+    if (e instanceof GatewayError && e.status === 401) {
+      d.audit.record({ action: 'mcp.request', actorType: 'anonymous', server: name, method: null, decision: 'deny', status: 401, ip: clientIpOf(d, req), detail: { code: e.code } });
+      d.metrics.mcpRequest(d.isServer(name) ? name : null, null, 'unauthenticated');
+    }
+    throw withChallenge(e, (code) => mcpChallenge(d.resourceMetadataUrl(name), code));
   }
+}
+
+/** The named server must exist. */
+function resolveServer(d: McpHandlerDeps, name: string): string {
+  if (!d.isServer(name)) throw unknownServer(name);
+  return name;
+}
+
+/** Per-token, per-user and per-group budgets; the tightest state applied ends up in req.rateState. */
+async function limitPrincipal(d: McpHandlerDeps, req: McpRequest, caller: Principal): Promise<void> {
+  req.principal = caller;
+  await applyPrincipalLimits(req, undefined, d.limits, d.clientIp);
+}
+
+/** The body of a POST: JSON only, at most server.body_limit (413 past it, never buffered beyond). */
+function readMcpBody(d: McpHandlerDeps, req: IncomingMessage): Promise<Buffer> {
+  const ctype = req.headers['content-type'];
+  if (ctype === undefined || !ctype.toLowerCase().startsWith(JSON_CT)) throw new GatewayError('unsupported_media_type', { detail: 'Content-Type must be application/json' });
+  return readBody(req, d.bodyLimit);
+}
+
+/** Hand the request to the proxy. */
+function forward(d: McpHandlerDeps, req: McpRequest, server: string, caller: Principal, body: Buffer | null, res: ServerResponse): Promise<ProxyResponse> {
+  const preq = new HttpProxyRequest(server, caller, req.headers, body, clientIpOf(d, req), res);
+  if (req.method === 'POST') return d.proxy.post(preq);
+  if (req.method === 'GET') return d.proxy.get(preq);
+  return d.proxy.delete(preq);
+}
+
+const clientIpOf = (d: McpHandlerDeps, req: McpRequest): string => req.clientIp ?? d.clientIp(req.raw);
+
+/** Answer a failure: a JSON-RPC error, or — once a response has started — the connection cut. */
+function refuse(d: McpHandlerDeps, req: IncomingMessage, res: ServerResponse, e: unknown): void {
+  const err = toGatewayError(e);
+  const clientGone = res.destroyed || req.socket?.destroyed === true;
+  // A refusal of our own (shutting down, a limit) or a client that left is not worth an error line; a backing service that failed is.
+  if (clientGone) d.logger.debug({ code: err.code }, 'MCP client went away');
+  else if (err.status >= 500 && (err.code !== 'service_unavailable' || err.internal !== undefined)) d.logger.error({ err: err.internal ?? e, code: err.code }, 'MCP request failed');
+  if (res.headersSent || clientGone) {
+    res.destroy();
+    return;
+  }
+  sendJsonRpcError(res, err, settleUnreadBody(req, d.lingerBytes) ? { connection: 'close' } : {});
 }
 
 /**
  * The proxy's view of one /mcp request. The "client gone" signal is made only
  * when something asks for it (event streams, stdio/SSE upstreams).
  *
- * A class, not an object literal with `get signal() {...}`: a literal's getter
- * is a new closure each time, and V8 keeps accessors in the hidden class, so
- * every request object got a hidden class of its own. Hidden classes live in
- * the old generation; their reference to the getter's closure (and through it
- * to req, res and everything else of the request) kept each request alive
- * through young-generation collections, then promoted it: ~3.5 KB per request
- * reached the old generation, scavenges took 3–4× longer and full collections
- * ran every 2 s under load (docs/performance-history.md).
+ * A class with the getter on its prototype: an object literal with its own
+ * `get signal()` would give every request a hidden class of its own, whose
+ * closure kept the whole request alive into V8's old generation.
  */
 export class HttpProxyRequest implements ProxyRequest {
   private ac: AbortController | null = null;
@@ -168,7 +164,7 @@ export class HttpProxyRequest implements ProxyRequest {
     readonly headers: IncomingMessage['headers'],
     readonly body: Buffer | null,
     readonly ip: string | null,
-    private readonly res: McpResponse,
+    private readonly res: ServerResponse,
   ) {}
 
   get signal(): AbortSignal {
@@ -180,138 +176,4 @@ export class HttpProxyRequest implements ProxyRequest {
     }
     return this.ac.signal;
   }
-}
-
-/** Read the request body; 413 as soon as it exceeds the limit (never buffered past it). */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) {
-    req.resume();
-    return Promise.reject(new GatewayError('payload_too_large', { detail: 'The request body is too large', headers: { Connection: 'close' } }));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new GatewayError('payload_too_large', { detail: 'The request body is too large', headers: { Connection: 'close' } }));
-        return;
-      }
-      chunks.push(c);
-    });
-    // `on`, not `once`: each fires at most once per request (settling twice is a no-op), and `once` wraps every listener.
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
-    req.on('error', (e) => reject(new GatewayError('bad_request', { detail: 'The request body could not be read', internal: e })));
-  });
-}
-
-/** Write the response; a promise only while a streamed JSON reply is being gathered. */
-function send(res: McpResponse, r: ProxyResponse, rate: RateState | null): Promise<void> | undefined {
-  const headers: Record<string, string | number> = rate ? { ...r.headers, ...rateLimitHeaders(rate) } : r.headers;
-  const b = r.body;
-  if (!(b instanceof Readable)) {
-    if (b) headers['content-length'] = b.length;
-    res.writeHead(r.status, headers);
-    res.end(b ?? undefined);
-    return;
-  }
-  const ctype = String(r.headers['content-type'] ?? '');
-  // Small JSON replies go out in one write; larger ones stream.
-  if (ctype.startsWith(JSON_CT)) return sendGathered(res, r.status, headers, b);
-  res.writeHead(r.status, headers);
-  res.flushHeaders();
-  pipeInto(b, res);
-}
-
-async function sendGathered(res: McpResponse, status: number, headers: Record<string, string | number>, b: Readable): Promise<void> {
-  let got: Collected;
-  try {
-    got = await collect(b, MAX_GATHERED_REPLY);
-  } catch (e) {
-    if (!res.headersSent && !res.destroyed) throw toGatewayError(e);
-    res.destroy();
-    return;
-  }
-  if (!got.overflow) {
-    headers['content-length'] = got.size;
-    res.writeHead(status, headers);
-    res.end(got.chunks.length === 1 ? got.chunks[0] : Buffer.concat(got.chunks, got.size));
-    return;
-  }
-  res.writeHead(status, headers);
-  for (const c of got.chunks) res.write(c);
-  pipeInto(b, res);
-}
-
-interface Collected {
-  chunks: Buffer[];
-  size: number;
-  /** More than `cap` bytes: collection stopped with the stream paused. */
-  overflow: boolean;
-}
-
-/** Gather a body up to `cap` bytes with plain listeners (no async-iterator machinery per reply). */
-function collect(body: Readable, cap: number): Promise<Collected> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (c: Buffer) => {
-      chunks.push(c);
-      size += c.length;
-      if (size > cap) {
-        body.off('data', onData);
-        body.off('end', onEnd);
-        body.off('error', reject);
-        body.pause();
-        resolve({ chunks, size, overflow: true });
-      }
-    };
-    const onEnd = () => {
-      body.off('error', reject);
-      resolve({ chunks, size, overflow: false });
-    };
-    body.on('data', onData);
-    body.once('end', onEnd);
-    body.once('error', reject);
-  });
-}
-
-/**
- * Stream `body` into the response with backpressure (both response kinds;
- * `pipe` needs a Writable). A response ended elsewhere (the drain ends open
- * event streams) is written no more, as `pipe` stops at 'finish': a write
- * after end is an 'error' on a ServerResponse. Its 'close' then releases the
- * body.
- */
-function pipeInto(body: Readable, res: McpResponse): void {
-  const resume = () => body.resume();
-  body.on('data', (c: Buffer) => {
-    if (res.writableEnded) body.pause();
-    else if (!res.write(c)) body.pause();
-  });
-  body.on('end', () => {
-    res.off('drain', resume);
-    if (!res.writableEnded) res.end();
-  });
-  body.on('error', () => res.destroy());
-  res.on('drain', resume);
-  res.once('close', () => body.destroy());
-  // collect() may have left it paused at the gathering cap.
-  body.resume();
-}
-
-function fail(d: McpHandlerDeps, res: McpResponse, e: unknown): void {
-  const err = toGatewayError(e);
-  // A refusal of our own (shutting down, a limit) is not worth an error line; a backing service that failed is.
-  if (err.status >= 500 && (err.code !== 'service_unavailable' || err.internal !== undefined)) d.logger.error({ err: err.internal ?? e, code: err.code }, 'MCP request failed');
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = JSON.stringify(toJsonRpc(err, null));
-  res.writeHead(err.status, { ...err.headers, 'content-type': JSON_CT, 'content-length': Buffer.byteLength(body) });
-  res.end(body);
 }

@@ -11,18 +11,20 @@ import { type UsageRecorder } from '../auth/usage.js';
 import { type AuditLog } from '../audit/audit-log.js';
 import { type AuditRetention } from '../audit/retention.js';
 import { type AuditSink } from '../audit/types.js';
-import { type Lifecycle, type RedisConnections } from '../cluster/index.js';
+import { type RedisConnections } from '../cluster/index.js';
 import { type Config } from '../config/index.js';
 import { type Bus } from '../lib/bus.js';
 import { type Logger } from '../lib/logger.js';
 import { type Metrics } from '../metrics/index.js';
 import { type ServerRegistry, type UpstreamCredentials, type UpstreamManager } from '../proxy/index.js';
+import { type McpProxy } from '../proxy/mcp-proxy.js';
+import { type SessionManager } from '../proxy/sessions.js';
 import { type CredentialService } from '../proxy/user-credentials.js';
 import { type RateLimits } from '../ratelimit/index.js';
 import { type Store } from '../store/index.js';
 import { type ClientIpResolver } from './client-ip.js';
+import { type Lifecycle } from './lifecycle.js';
 import { type makeAuthenticate } from './middleware/authenticate.js';
-import { type RawRouteSlot } from './server.js';
 
 /** Everything routes and commands need; built once per app. */
 export interface Services {
@@ -52,13 +54,15 @@ export interface Services {
   rateLimits: RateLimits;
   /** Client address of a request (X-Forwarded-For only from server.trusted_proxies). */
   clientIp: ClientIpResolver;
-  /** Requests served outside fastify (the MCP endpoint). */
-  rawRoutes: RawRouteSlot;
   auditRetention: AuditRetention;
   /** MCP servers: config file (read-only) plus runtime-defined ones. */
   registry: ServerRegistry;
   /** Upstream pools, stdio processes, status, start/stop, discovery. */
   upstreams: UpstreamManager;
+  /** MCP sessions bound to their principals (any replica). */
+  mcpSessions: SessionManager;
+  /** The MCP endpoint's logic: authorize, forward, relay (behind POST|GET|DELETE /mcp/{server}). */
+  mcpProxy: McpProxy;
   /** Per-user upstream credentials hook; installed by the credentials feature (null = none). */
   credentials: UpstreamCredentials | null;
   /** Per-user upstream credentials, encrypted at rest (the same object as `credentials`). */

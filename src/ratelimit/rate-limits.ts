@@ -116,12 +116,8 @@ export class RateLimits {
     return this.settle([r], ip, null, server);
   }
 
-  /**
-   * After authentication: per token, per user, per group. Same contract as
-   * checkAnonymous, except that when no rule applies it answers null at once,
-   * without a promise (the common case on the hot path).
-   */
-  checkPrincipal(p: Principal, ip: string, server: string | null = null): Promise<RateState | null> | null {
+  /** After authentication: per token, per user, per group. Same contract as checkAnonymous. */
+  async checkPrincipal(p: Principal, ip: string, server: string | null = null): Promise<RateState | null> {
     const pending: Promise<Outcome>[] = [];
     const tokenBudget = p.rateLimitPerHour ?? (p.method === 'api_token' ? this.tokenDefault : null);
     if (tokenBudget !== null && p.tokenId) pending.push(this.consumeToken(p.tokenId, tokenBudget));
@@ -131,7 +127,7 @@ export class RateLimits {
       if (rule) pending.push(this.consume(rule, g));
     }
     if (pending.length === 0) return null;
-    return Promise.all(pending).then((outcomes) => this.settle(outcomes, ip, p, server));
+    return this.settle(await Promise.all(pending), ip, p, server);
   }
 
   private consume(rule: Rule, key: string): Promise<Outcome> {

@@ -60,3 +60,72 @@ export async function refusingPort(): Promise<number> {
   for (const port of [1, 9, 47, 99, 199, 1023]) if (await connectionRefused(port)) return port;
   throw new Error('no local port below the ephemeral range refuses connections');
 }
+
+export interface RawResponse {
+  status: number;
+  /** Header names in lower case (the last value of a repeated header). */
+  headers: Record<string, string>;
+  body: string;
+  /** The socket, still open unless the server closed it. */
+  socket: Socket;
+}
+
+/** Parse the first complete response in `raw` (Content-Length framing; no body after HEAD); null while incomplete. */
+function parseResponse(raw: Buffer, socket: Socket, head: boolean): RawResponse | null {
+  const end = raw.indexOf('\r\n\r\n');
+  if (end === -1) return null;
+  const lines = raw.subarray(0, end).toString('latin1').split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  const length = head ? 0 : Number(headers['content-length'] ?? 0);
+  if (raw.length - end - 4 < length) return null;
+  return { status: Number(lines[0].slice(9, 12)), headers, body: raw.subarray(end + 4, end + 4 + length).toString('utf8'), socket };
+}
+
+/**
+ * Write `request` (a whole raw HTTP/1.1 message, or its first part) on a new
+ * connection and resolve with the first response. Rejects when none has
+ * arrived within `ms` (the server held the request) or the connection closed
+ * without one.
+ */
+export function rawRoundTrip(port: number, request: string | Buffer, ms = 5_000): Promise<RawResponse> {
+  const head = (typeof request === 'string' ? request : request.toString('latin1', 0, 5)).startsWith('HEAD ');
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let raw = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no response within ${ms} ms`));
+    }, ms);
+    socket.on('data', (d: Buffer) => {
+      raw = Buffer.concat([raw, d]);
+      const r = parseResponse(raw, socket, head);
+      if (r) {
+        clearTimeout(timer);
+        resolve(r);
+      }
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      reject(new Error(`connection closed without a response (${raw.length} bytes read)`));
+    });
+    socket.once('error', () => {});
+    socket.once('connect', () => socket.write(request));
+  });
+}
+
+/** Resolves with the milliseconds until the socket closes; rejects after `ms`. */
+export function closedWithin(socket: Socket, ms: number): Promise<number> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    if (socket.destroyed) return resolve(0);
+    const timer = setTimeout(() => reject(new Error(`still open after ${ms} ms`)), ms);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(Date.now() - t0);
+    });
+  });
+}

@@ -1,6 +1,6 @@
 import { type FastifyReply, type FastifyRequest } from 'fastify';
-import { type IncomingHttpHeaders } from 'node:http';
 import { type Authenticator, type CredentialInput } from '../../auth/authenticate.js';
+import { apiChallenge, insufficientScopeChallenge } from '../../auth/challenge.js';
 import { hasScope, type Principal, type Scope } from '../../auth/principal.js';
 import { type UsageRecorder } from '../../auth/usage.js';
 import { type Role } from '../../config/schema.js';
@@ -25,12 +25,7 @@ export function queryHasCredential(url: string): boolean {
 
 /** Gather raw credential material from a request (all Authorization values, X-API-Key, query, client cert). */
 export function credentialInput(req: FastifyRequest): CredentialInput {
-  return credentialInputRaw(req.raw, req.url);
-}
-
-/** The same, from a bare node:http request or a lean one (the /mcp path). */
-export function credentialInputRaw(req: { readonly rawHeaders: string[]; readonly headers: IncomingHttpHeaders; readonly socket: object }, url: string): CredentialInput {
-  const raw = req.rawHeaders;
+  const raw = req.raw.rawHeaders;
   const authorization: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
@@ -39,21 +34,20 @@ export function credentialInputRaw(req: { readonly rawHeaders: string[]; readonl
   const apiKey = req.headers['x-api-key'];
   // Only the TLS layer's verdict counts (see http/tls.ts); no header such as
   // X-Client-Cert or X-SSL-Client-DN is ever read.
-  const { peerCertificate, peerCertificateRejected } = peerCertificateOf(req.socket);
+  const { peerCertificate, peerCertificateRejected } = peerCertificateOf(req.raw.socket);
   return {
     authorization,
     apiKey: Array.isArray(apiKey) ? apiKey.join(',') : apiKey,
-    queryCredential: queryHasCredential(url),
+    queryCredential: queryHasCredential(req.url),
     peerCertificate,
     peerCertificateRejected,
   };
 }
 
-/** 401 challenge for the management API (the MCP route adds resource metadata). */
-export function apiChallenge(err: GatewayError): Record<string, string> {
-  if (err.status !== 401) return {};
-  const presented = err.code !== 'unauthenticated';
-  return { 'WWW-Authenticate': presented ? `Bearer realm="portcullis", error="invalid_token"` : `Bearer realm="portcullis"` };
+/** A 401 from the authenticator, with the challenge `challenge` builds for its code; other errors unchanged. */
+export function withChallenge(e: unknown, challenge: (code: string) => string): unknown {
+  if (!(e instanceof GatewayError) || e.status !== 401) return e;
+  return new GatewayError(e.code, { detail: e.detail, internal: e.internal, headers: { ...e.headers, 'WWW-Authenticate': challenge(e.code) } });
 }
 
 export function makeAuthenticate(auth: Authenticator, usage: UsageRecorder) {
@@ -61,10 +55,7 @@ export function makeAuthenticate(auth: Authenticator, usage: UsageRecorder) {
     try {
       req.principal = await auth.authenticate(credentialInput(req));
     } catch (e) {
-      if (e instanceof GatewayError && e.status === 401) {
-        throw new GatewayError(e.code, { detail: e.detail, internal: e.internal, headers: { ...apiChallenge(e), ...e.headers } });
-      }
-      throw e;
+      throw withChallenge(e, apiChallenge);
     }
     if (req.principal.method === 'api_token' && req.principal.tokenId) usage.record(req.principal.tokenId, null);
   };
@@ -99,6 +90,6 @@ export function checkScope(p: Principal, scope: Scope): void {
   if (!hasScope(p, scope))
     throw new GatewayError('insufficient_scope', {
       detail: `The token lacks the ${scope} scope`,
-      headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}"` },
+      headers: { 'WWW-Authenticate': insufficientScopeChallenge(scope) },
     });
 }

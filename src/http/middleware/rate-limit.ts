@@ -1,26 +1,38 @@
 /**
  * Rate limits on the HTTP surface. Two steps:
- *  1. an `onRequest` hook (before authentication, before the body is read)
- *     resolves the client address and checks the per-IP and global budgets
- *     for `/api/`, `/oauth/` and `/mcp` paths;
+ *  1. every route of a limited class gets, as its first `onRequest` step
+ *     (before authentication, before the body is read), the client-address
+ *     resolution and the per-IP and global budgets. The class is the
+ *     route's own (route config `requestLimits`, else derived from the
+ *     route's pattern: `/api/*` and `/oauth/*` → `api`, `/mcp/*` → `mcp`,
+ *     anything else `none`), so whatever spelling of a path reaches a route
+ *     meets that route's limits;
  *  2. `withRateLimits(authenticate)` checks the per-token, per-user and
- *     per-group budgets right after a successful authentication.
- * A refused request gets 429 with `Retry-After` and `RateLimit-*`: a
- * problem+json `rate_limited` on the API, a JSON-RPC error (-32029) on /mcp.
- * Successful responses carry `RateLimit-*` of the tightest budget applied.
+ *     per-group budgets right after a successful authentication (the MCP
+ *     handler calls applyPrincipalLimits itself).
+ * A refused request gets 429 with `Retry-After` and `RateLimit-*`, in the
+ * shape of its route's error handler (problem+json `rate_limited` on the
+ * API, a JSON-RPC error -32029 on /mcp). Successful responses carry
+ * `RateLimit-*` of the tightest budget applied.
  */
-import { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type FastifyInstance, type FastifyReply, type FastifyRequest, type onRequestAsyncHookHandler } from 'fastify';
 import { type AuditSink } from '../../audit/types.js';
 import { SERVER_NAME_RE } from '../../config/schema.js';
-import { GatewayError, toJsonRpc } from '../../errors/index.js';
 import { type Metrics } from '../../metrics/index.js';
 import { rateLimitHeaders, tighter, type RateLimitHooks, type RateLimits, type RateState } from '../../ratelimit/index.js';
 import { type Logger } from '../../lib/logger.js';
 import { type ClientIpResolver } from '../client-ip.js';
 
+/** Which request limits a route's requests count against: the API's, the MCP endpoint's (with its server), or none. */
+export type LimitClass = 'api' | 'mcp' | 'none';
+
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route's request-limit class; default from its pattern (limitClassOf). */
+    requestLimits?: LimitClass;
+  }
   interface FastifyRequest {
-    /** Client address (XFF honoured only from trusted proxies); set by the rate-limit hook. */
+    /** Client address (XFF honoured only from trusted proxies); set by the limit step. */
     clientIp?: string;
     /** Tightest rate-limit budget applied so far (for RateLimit-* headers). */
     rateState?: RateState | null;
@@ -29,23 +41,17 @@ declare module 'fastify' {
   }
 }
 
-/** Paths the request limits apply to. Health, metrics and discovery documents are never limited. */
-export function isLimitedPath(url: string): boolean {
-  return url.startsWith('/api/') || url.startsWith('/mcp') || url.startsWith('/oauth/');
+/** The class of a route pattern that does not name one. Health, metrics and discovery documents are never limited. */
+export function limitClassOf(pattern: string): LimitClass {
+  if (pattern === '/mcp' || pattern.startsWith('/mcp/')) return 'mcp';
+  if (pattern.startsWith('/api/') || pattern.startsWith('/oauth/')) return 'api';
+  return 'none';
 }
 
-export const isMcpPath = (url: string): boolean => url === '/mcp' || url.startsWith('/mcp/') || url.startsWith('/mcp?');
-
-/** `/mcp/{server}...` → server name when well-formed (never an arbitrary string). */
-export function mcpServerOf(url: string): string | null {
-  if (!url.startsWith('/mcp/')) return null;
-  let end = url.length;
-  for (const c of ['/', '?']) {
-    const i = url.indexOf(c, 5);
-    if (i !== -1 && i < end) end = i;
-  }
-  const name = url.slice(5, end);
-  return SERVER_NAME_RE.test(name) ? name : null;
+/** The MCP server a request names (`/mcp/:server`), when well-formed (never an arbitrary string). */
+function serverOf(req: FastifyRequest): string | null {
+  const name = (req.params as { server?: unknown } | undefined)?.server;
+  return typeof name === 'string' && SERVER_NAME_RE.test(name) ? name : null;
 }
 
 /**
@@ -89,36 +95,37 @@ function applyHeaders(reply: FastifyReply, s: RateState): void {
   reply.header('RateLimit-Reset', h['RateLimit-Reset']);
 }
 
-/** Send a 429 in the shape the path expects (JSON-RPC on /mcp, problem+json elsewhere). */
-export function sendRateLimited(req: FastifyRequest, reply: FastifyReply, err: GatewayError): FastifyReply {
-  if (isMcpPath(req.url)) return reply.code(err.status).headers(err.headers).type('application/json').send(toJsonRpc(err, null));
-  throw err;
-}
-
-/** Install the client-address + per-IP/global step on every request. */
-export function installRateLimits(app: FastifyInstance, limits: RateLimits, clientIp: ClientIpResolver): void {
-  app.decorateRequest('clientIp', undefined);
-  app.decorateRequest('rateState', null);
-  app.decorateRequest('rateExempt', false);
-  app.addHook('onRequest', async (req, reply) => {
+/** The first step of a limited route: client address, then the per-IP and global budgets. */
+function addressLimitStep(limits: RateLimits, clientIp: ClientIpResolver, cls: LimitClass): onRequestAsyncHookHandler {
+  return async function limitByAddress(req, reply) {
     const ip = clientIp(req.raw);
     req.clientIp = ip;
-    if (!isLimitedPath(req.url)) return;
     if (limits.isExempt(ip)) {
       req.rateExempt = true;
       return;
     }
     if (!limits.hasAnonymousRules) return;
-    try {
-      const state = await limits.checkAnonymous(ip, mcpServerOf(req.url));
-      if (state) {
-        req.rateState = state;
-        applyHeaders(reply, state);
-      }
-    } catch (e) {
-      if (e instanceof GatewayError && e.code === 'rate_limited') return sendRateLimited(req, reply, e);
-      throw e;
+    const state = await limits.checkAnonymous(ip, cls === 'mcp' ? serverOf(req) : null);
+    if (state) {
+      req.rateState = state;
+      applyHeaders(reply, state);
     }
+  };
+}
+
+/** Give every route of a limited class its address step, ahead of its own onRequest steps. */
+export function installRateLimits(app: FastifyInstance, limits: RateLimits, clientIp: ClientIpResolver): void {
+  app.decorateRequest('clientIp', undefined);
+  app.decorateRequest('rateState', null);
+  app.decorateRequest('rateExempt', false);
+  const steps = { api: addressLimitStep(limits, clientIp, 'api'), mcp: addressLimitStep(limits, clientIp, 'mcp') };
+  app.addHook('onRoute', (route) => {
+    const cls = route.config?.requestLimits ?? limitClassOf(route.url);
+    if (cls === 'none') return;
+    const own = route.onRequest === undefined ? [] : [route.onRequest].flat();
+    // A HEAD route fastify derives from a GET route arrives with the GET's steps.
+    if (own.includes(steps[cls])) return;
+    route.onRequest = [steps[cls], ...own];
   });
 }
 
@@ -131,7 +138,7 @@ export async function applyPrincipalLimits(req: FastifyRequest, reply: FastifyRe
   if (req.rateExempt || !req.principal) return;
   const ip = req.clientIp ?? clientIp(req.raw);
   if (!req.clientIp && limits.isExempt(ip)) return;
-  const state = await limits.checkPrincipal(req.principal, ip, mcpServerOf(req.url));
+  const state = await limits.checkPrincipal(req.principal, ip, serverOf(req));
   if (state) {
     const t = tighter(req.rateState ?? null, state);
     req.rateState = t;

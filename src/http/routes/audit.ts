@@ -97,7 +97,7 @@ function parseQuery(raw: unknown) {
 
 /** GET /api/v1/audit — admin, viewer. Newest first, cursor-paginated. */
 export async function auditRoutes(app: FastifyInstance, s: Services): Promise<void> {
-  app.get('/api/v1/audit', { preHandler: [s.authenticate, requireAccess('viewer', 'api:read')] }, async (req) => {
+  app.get('/api/v1/audit', { onRequest: [s.authenticate, requireAccess('viewer', 'api:read')] }, async (req) => {
     const q = parseQuery(req.query);
     const limit = q.limit ?? AUDIT_DEFAULT_LIMIT;
     // Read-your-writes on this replica: what was recorded before the query is in the store.

@@ -54,14 +54,14 @@ export async function authRoutes(app: FastifyInstance, s: Services): Promise<voi
     }
   });
 
-  app.post('/api/v1/auth/logout', { preHandler: s.authenticate }, async (req, reply) => {
+  app.post('/api/v1/auth/logout', { onRequest: s.authenticate }, async (req, reply) => {
     const p = principalOf(req);
     await s.sessions.logout(p);
     s.audit.record({ action: 'auth.logout', actor: p.id, actorType: p.type, ip: req.ip, status: 204 });
     return reply.code(204).send();
   });
 
-  app.get('/api/v1/auth/me', { preHandler: s.authenticate }, async (req) => {
+  app.get('/api/v1/auth/me', { onRequest: s.authenticate }, async (req) => {
     const p = principalOf(req);
     const base = {
       id: p.id,
@@ -79,7 +79,7 @@ export async function authRoutes(app: FastifyInstance, s: Services): Promise<voi
     return { ...base, created_at: null };
   });
 
-  app.post('/api/v1/auth/password', { preHandler: s.authenticate }, async (req, reply) => {
+  app.post('/api/v1/auth/password', { onRequest: s.authenticate }, async (req, reply) => {
     const b = parseBody(passwordBody, req.body);
     const p = principalOf(req);
     if (p.method !== 'session' && p.method !== 'api_token') throw new GatewayError('forbidden', { detail: 'Only local users can change a password' });

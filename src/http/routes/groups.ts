@@ -10,8 +10,8 @@ const nameParam = (req: FastifyRequest) => (req.params as { name: string }).name
 /** /api/v1/groups — groups and their grants (admin writes, viewer reads; config-file groups are read-only). */
 export async function groupRoutes(app: FastifyInstance, s: Services): Promise<void> {
   const groups = new GroupAdminService({ store: s.store, bus: s.bus, audit: s.audit, sessions: s.sessions, usage: s.usage });
-  const read = { preHandler: [s.authenticate, requireAccess('viewer', 'api:read')] };
-  const write = { preHandler: [s.authenticate, requireAccess('admin', 'api:write')] };
+  const read = { onRequest: [s.authenticate, requireAccess('viewer', 'api:read')] };
+  const write = { onRequest: [s.authenticate, requireAccess('admin', 'api:write')] };
   const caller = (req: FastifyRequest) => callerFromPrincipal(principalOf(req), req.ip);
 
   app.get('/api/v1/groups', read, async () => ({ groups: await groups.list() }));

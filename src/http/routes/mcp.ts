@@ -1,15 +1,16 @@
 /**
- * POST|GET|DELETE /mcp/{server}: the MCP Streamable HTTP endpoint.
- *
- * Builds the proxy and installs the lean node:http handler (http/mcp-handler.ts)
- * that serves the endpoint outside fastify; the RFC 9728 metadata routes stay
- * on fastify. Errors on this path are JSON-RPC bodies (MCP clients expect them).
+ * POST|GET|DELETE /mcp/{server}: the MCP Streamable HTTP endpoint, an
+ * ordinary route (the handler is http/mcp-handler.ts), and the RFC 9728
+ * metadata routes. In the endpoint's scope no content-type parser reads the
+ * body: the handler reads it itself, bounded, once the caller is
+ * authenticated. Errors on this path are JSON-RPC bodies (MCP clients
+ * expect them), whichever step raised them.
  */
-import { type FastifyInstance } from 'fastify';
+import { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { toJsonRpc } from '../../errors/index.js';
 import { type Services } from '../services.js';
-import { McpProxy } from '../../proxy/mcp-proxy.js';
-import { SessionManager } from '../../proxy/sessions.js';
 import { makeMcpHandler } from '../mcp-handler.js';
+import { frameworkError, lingerBytesFor, prepareRefusal } from '../server.js';
 import { mcpResourceMetadataUrl, protectedResourceRoutes } from './protected-resource.js';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost', '[::1]']);
@@ -40,26 +41,17 @@ export function makeOriginCheck(allowed: readonly string[], host: string): (orig
   };
 }
 
+/** A content-type "parser" that leaves the body unread for the handler. */
+function leaveBodyUnread(_req: FastifyRequest, _payload: unknown, done: (err: null, body?: undefined) => void): void {
+  done(null);
+}
+
 export async function mcpRoutes(app: FastifyInstance, s: Services): Promise<void> {
   await protectedResourceRoutes(app, s);
   const base = s.config.server.public_url;
-  const sessions = new SessionManager(s.store, s.registry, s.upstreams, s.bus, s.replicaId, s.logger);
-  s.onClose(() => sessions.close());
-  const proxy = new McpProxy({
-    registry: s.registry,
-    upstreams: s.upstreams,
-    sessions,
-    groups: () => s.cache.groupsNow() ?? s.cache.groupMap(),
-    audit: s.audit,
-    usage: s.usage,
-    logger: s.logger,
-    resourceMetadataUrl: (server) => mcpResourceMetadataUrl(base, server),
-    metrics: s.metrics,
-  });
-  const originOk = makeOriginCheck(s.config.server.allowed_origins, s.config.server.host);
-  // The MCP endpoint bypasses fastify: see http/mcp-handler.ts.
-  const handle = makeMcpHandler({
-    proxy,
+  const lingerBytes = lingerBytesFor(s.config.server.body_limit);
+  const handler = makeMcpHandler({
+    proxy: s.mcpProxy,
     auth: s.auth,
     audit: s.audit,
     metrics: s.metrics,
@@ -67,21 +59,27 @@ export async function mcpRoutes(app: FastifyInstance, s: Services): Promise<void
     limits: s.rateLimits,
     clientIp: s.clientIp,
     bodyLimit: s.config.server.body_limit,
-    originOk,
+    lingerBytes,
+    originOk: makeOriginCheck(s.config.server.allowed_origins, s.config.server.host),
     isServer: (name) => s.registry.get(name) !== undefined,
     resourceMetadataUrl: (server) => mcpResourceMetadataUrl(base, server),
     shuttingDown: () => s.lifecycle.shuttingDown,
   });
-  s.rawRoutes.handler = handle;
-  // Requests that reach fastify anyway (in-process `inject`) are handed to the
-  // same handler before fastify reads the body.
-  app.route({
-    method: ['POST', 'GET', 'DELETE'],
-    url: '/mcp/:server',
-    onRequest: (req, reply, done) => {
-      reply.hijack();
-      if (!handle(req.raw, reply.raw)) done();
-    },
-    handler: async () => undefined,
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', leaveBodyUnread);
+    scope.setErrorHandler((e: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      const err = frameworkError(e);
+      prepareRefusal(req, reply, err, e, lingerBytes);
+      reply.code(err.status).headers(err.headers).type('application/json').send(toJsonRpc(err, null));
+    });
+    scope.route({
+      method: ['POST', 'GET', 'DELETE'],
+      url: '/mcp/:server',
+      // HEAD gets 405 like any other method the endpoint does not serve.
+      exposeHeadRoute: false,
+      config: { requestLimits: 'mcp' },
+      handler,
+    });
   });
 }

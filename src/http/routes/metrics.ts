@@ -10,8 +10,8 @@ import { requireAccess } from '../middleware/authenticate.js';
 export async function metricsRoutes(app: FastifyInstance, s: Services): Promise<void> {
   const cfg = s.config.metrics;
   if (!cfg.enabled) return;
-  const preHandler = cfg.require_auth ? [s.authenticate, requireAccess('viewer', 'api:read')] : [];
-  app.get(cfg.path, { preHandler }, async (_req: FastifyRequest, reply: FastifyReply) => {
+  const onRequest = cfg.require_auth ? [s.authenticate, requireAccess('viewer', 'api:read')] : [];
+  app.get(cfg.path, { onRequest }, async (_req: FastifyRequest, reply: FastifyReply) => {
     const { contentType, body } = await s.metrics.render();
     return reply.header('cache-control', 'no-store').type(contentType).send(body);
   });

@@ -13,6 +13,7 @@
  */
 import { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { type Services } from '../services.js';
+import { clientBasicChallenge } from '../../auth/challenge.js';
 import { LoginThrottle } from '../../auth/login-throttle.js';
 import { OAuthError } from '../../auth/oauth-error.js';
 import { ClientCredentialsGrant, type TokenResponse } from '../../auth/service-accounts.js';
@@ -43,7 +44,7 @@ export interface GrantResult {
 
 export type GrantHandler = (req: TokenRequest) => Promise<GrantResult>;
 
-const basicChallenge = { 'WWW-Authenticate': 'Basic realm="portcullis", charset="UTF-8"' };
+const basicChallenge = { 'WWW-Authenticate': clientBasicChallenge() };
 
 /** 401 invalid_client; RFC 9110 requires a challenge on every 401, so it always carries one. */
 const invalidClient = (description = 'Client authentication failed') => new OAuthError('invalid_client', description, 401, basicChallenge);

@@ -18,7 +18,7 @@ import { mayUse, visibleServer } from './servers.js';
 const body = z.strictObject({ headers: z.record(z.string(), z.string()) });
 
 export async function serverCredentialRoutes(app: FastifyInstance, s: Services): Promise<void> {
-  const withScope = (scope: 'api:read' | 'api:write') => ({ preHandler: [s.authenticate, async (req: FastifyRequest) => checkScope(principalOf(req), scope)] });
+  const withScope = (scope: 'api:read' | 'api:write') => ({ onRequest: [s.authenticate, async (req: FastifyRequest) => checkScope(principalOf(req), scope)] });
 
   /** The server, when the caller may use it (at least read through a grant, or admin). */
   async function usableServer(req: FastifyRequest): Promise<{ p: Principal; def: ServerDef }> {

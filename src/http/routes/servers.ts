@@ -99,9 +99,9 @@ function runtimeDefinition(body: unknown, nameFromPath?: string): { def: ServerD
 export async function serverRoutes(app: FastifyInstance, s: Services): Promise<void> {
   const catalog = new ToolCatalog(s.upstreams, s.registry, () => s.credentials);
   s.onClose(() => catalog.close());
-  const authed = { preHandler: [s.authenticate, async (req: FastifyRequest) => checkScope(principalOf(req), 'api:read')] };
-  const admin = { preHandler: [s.authenticate, requireAccess('admin', 'api:write')] };
-  const operator = { preHandler: [s.authenticate, requireAccess('operator', 'api:write')] };
+  const authed = { onRequest: [s.authenticate, async (req: FastifyRequest) => checkScope(principalOf(req), 'api:read')] };
+  const admin = { onRequest: [s.authenticate, requireAccess('admin', 'api:write')] };
+  const operator = { onRequest: [s.authenticate, requireAccess('operator', 'api:write')] };
   const audit = (req: FastifyRequest, action: 'server.create' | 'server.update' | 'server.delete' | 'server.start' | 'server.stop' | 'server.discover', server: string, status: number, detail?: Record<string, unknown>) => {
     const p = principalOf(req);
     s.audit.record({ action, actor: p.id, actorType: p.type, tokenId: p.tokenId, server, ip: req.ip, status, detail: detail ?? null });

@@ -15,8 +15,8 @@ const clientIdParam = (req: FastifyRequest) => (req.params as { client_id: strin
  */
 export async function serviceAccountRoutes(app: FastifyInstance, s: Services): Promise<void> {
   const accounts = new ServiceAccountService({ store: s.store, bus: s.bus, audit: s.audit });
-  const read = { preHandler: [s.authenticate, requireAccess('admin', 'api:read')] };
-  const write = { preHandler: [s.authenticate, requireAccess('admin', 'api:write')] };
+  const read = { onRequest: [s.authenticate, requireAccess('admin', 'api:read')] };
+  const write = { onRequest: [s.authenticate, requireAccess('admin', 'api:write')] };
   const caller = (req: FastifyRequest) => callerFromPrincipal(principalOf(req), req.ip);
   const secretHeaders = { 'Cache-Control': 'no-store' };
   /** Path ids are client_ids only (the CLI also accepts names). */

@@ -23,8 +23,8 @@ export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<vo
     usage: s.usage,
     tokenDefaultRatePerHour: s.config.rate_limits.per_token?.default_per_hour ?? null,
   });
-  const read = { preHandler: [s.authenticate, requireAccess('user', 'api:read')] };
-  const write = { preHandler: [s.authenticate, requireAccess('user', 'api:write')] };
+  const read = { onRequest: [s.authenticate, requireAccess('user', 'api:read')] };
+  const write = { onRequest: [s.authenticate, requireAccess('user', 'api:write')] };
   const caller = (req: FastifyRequest) => callerFromPrincipal(principalOf(req), req.ip);
 
   app.post('/api/v1/auth/tokens', write, async (req, reply) => {
@@ -39,7 +39,7 @@ export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<vo
   });
 
   // Any authenticated credential may ask what it is; no scope needed.
-  app.post('/api/v1/auth/tokens/validate', { preHandler: s.authenticate }, async (req) => tokens.describe(principalOf(req)));
+  app.post('/api/v1/auth/tokens/validate', { onRequest: s.authenticate }, async (req) => tokens.describe(principalOf(req)));
 
   app.get('/api/v1/auth/tokens/:id', read, async (req) => tokens.get(caller(req), idParam(req)));
 

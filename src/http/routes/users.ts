@@ -16,8 +16,8 @@ const idParam = (req: FastifyRequest) => (req.params as { id: string }).id;
 /** /api/v1/users — user administration (admin writes, viewer reads). */
 export async function userRoutes(app: FastifyInstance, s: Services): Promise<void> {
   const users = new UserAdminService({ store: s.store, bus: s.bus, audit: s.audit, sessions: s.sessions, usage: s.usage });
-  const read = { preHandler: [s.authenticate, requireAccess('viewer', 'api:read')] };
-  const write = { preHandler: [s.authenticate, requireAccess('admin', 'api:write')] };
+  const read = { onRequest: [s.authenticate, requireAccess('viewer', 'api:read')] };
+  const write = { onRequest: [s.authenticate, requireAccess('admin', 'api:write')] };
   const caller = (req: FastifyRequest) => callerFromPrincipal(principalOf(req), req.ip);
 
   app.get('/api/v1/users', read, async (req) => {

@@ -13,7 +13,6 @@
  *  4. at the deadline, closes whatever connections remain.
  */
 import { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { LEAN_REQUEST_EVENT, LeanResponse } from '../http/lean/server.js';
 
 export type ShutdownHook = () => void | Promise<void>;
 
@@ -27,9 +26,7 @@ export interface DrainResult {
 
 const kPrev = Symbol('portcullis.inflight.prev');
 const kNext = Symbol('portcullis.inflight.next');
-/** A response in flight: node:http's, or the lean layer's (http/lean/server.ts). */
-export type TrackedResponse = ServerResponse | LeanResponse;
-type Linked = TrackedResponse & { [kPrev]?: Linked | null; [kNext]?: Linked | null };
+type Linked = ServerResponse & { [kPrev]?: Linked | null; [kNext]?: Linked | null };
 
 /**
  * The responses in flight, as an intrusive doubly-linked list through
@@ -38,13 +35,13 @@ type Linked = TrackedResponse & { [kPrev]?: Linked | null; [kNext]?: Linked | nu
  *
  * Not a Set: a long-lived Set with an add and a delete per request rehashes
  * into a fresh table every few dozen requests, and V8 links each obsolete
- * table to its successor. Once an obsolete table had been promoted to the old
- * generation, that link kept the next (young) table alive through every
- * scavenge — and with it the responses in it and everything they reach — so
- * nearly every request was copied into the old generation and only freed by
- * the next full collection (~3 KB per request; docs/performance-history.md).
+ * table to its successor. Once an obsolete table is in the old generation,
+ * that link keeps the next (young) table alive through every scavenge — and
+ * with it the responses in it and everything they reach — so nearly every
+ * request would be copied into the old generation and freed only by the
+ * next full collection.
  */
-export class InflightList implements Iterable<TrackedResponse> {
+export class InflightList implements Iterable<ServerResponse> {
   private head: Linked | null = null;
   private count = 0;
 
@@ -56,7 +53,7 @@ export class InflightList implements Iterable<TrackedResponse> {
     return this.head === r || (r[kPrev] ?? null) !== null;
   }
 
-  add(res: TrackedResponse): void {
+  add(res: ServerResponse): void {
     const r = res as Linked;
     if (this.has(r)) return;
     r[kPrev] = null;
@@ -66,7 +63,7 @@ export class InflightList implements Iterable<TrackedResponse> {
     this.count++;
   }
 
-  delete(res: TrackedResponse): void {
+  delete(res: ServerResponse): void {
     const r = res as Linked;
     if (!this.has(r)) return;
     const prev = r[kPrev] ?? null;
@@ -80,8 +77,8 @@ export class InflightList implements Iterable<TrackedResponse> {
   }
 
   /** A snapshot (newest first): safe to end responses while going through it. */
-  [Symbol.iterator](): Iterator<TrackedResponse> {
-    const all: TrackedResponse[] = [];
+  [Symbol.iterator](): Iterator<ServerResponse> {
+    const all: ServerResponse[] = [];
     for (let r = this.head; r; r = r[kNext] ?? null) all.push(r);
     return all[Symbol.iterator]();
   }
@@ -93,7 +90,7 @@ export class Lifecycle {
   private readonly inflight = new InflightList();
   /** One shared listener (no closure per request); `this` is the response. */
   private readonly untrack = ((list: InflightList) =>
-    function (this: TrackedResponse) {
+    function (this: ServerResponse) {
       list.delete(this);
     })(this.inflight);
 
@@ -111,16 +108,13 @@ export class Lifecycle {
     this.hooks.push(fn);
   }
 
-  /** Count the server's requests (node:http's and the lean layer's) from arrival until their response is finished or aborted. */
+  /** Count the server's requests from arrival until their response is finished or aborted. */
   track(server: Server): void {
-    const add = (res: TrackedResponse) => {
+    server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
       this.inflight.add(res);
-      // `on`, not `once`: a response closes once, and `once` would allocate a wrapper per request and
-      // remove it again on close (~1 µs per request in the echo profile, docs/performance-history.md).
+      // `on`, not `once`: a response closes once, and `once` would wrap the listener for every request.
       res.on('close', this.untrack);
-    };
-    server.on('request', (_req: IncomingMessage, res: ServerResponse) => add(res));
-    server.on(LEAN_REQUEST_EVENT, add);
+    });
   }
 
   /**
@@ -140,8 +134,7 @@ export class Lifecycle {
     }
     let streamsClosed = 0;
     for (const res of this.inflight) {
-      // The lean layer serves only POST and DELETE.
-      if (!(res instanceof LeanResponse) && res.req?.method === 'GET' && res.headersSent && isEventStream(res)) {
+      if (res.req?.method === 'GET' && res.headersSent && isEventStream(res)) {
         streamsClosed++;
         res.end();
       }
