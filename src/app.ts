@@ -4,7 +4,7 @@
 import { type FastifyInstance } from 'fastify';
 import { Authenticator } from './auth/authenticate.js';
 import { IdentityCache } from './auth/identity-cache.js';
-import { LoginThrottle, memoryLimiterFactory, type LimiterFactory } from './auth/login-throttle.js';
+import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionService } from './auth/sessions.js';
 import { ServiceAccountDirectory } from './auth/service-accounts.js';
 import { Signer } from './auth/signing.js';
@@ -23,7 +23,7 @@ import { makeClientIpResolver, makeTrustFn } from './http/client-ip.js';
 import { installRateLimits, rateLimitHooks, withRateLimits } from './http/middleware/rate-limit.js';
 import { AuditRetention } from './audit/retention.js';
 import { Metrics, instrumentAuthenticator } from './metrics/index.js';
-import { RateLimits, redisLimiterFactory } from './ratelimit/index.js';
+import { memoryLimiterFactory, RateLimits, redisLimiterFactory, type LimiterFactory } from './ratelimit/index.js';
 import { type Store } from './store/index.js';
 import { type Services } from './http/services.js';
 import { ServerRegistry, UpstreamManager } from './proxy/index.js';

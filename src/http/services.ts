@@ -4,7 +4,6 @@
  */
 import { type Authenticator } from '../auth/authenticate.js';
 import { type IdentityCache } from '../auth/identity-cache.js';
-import { type LimiterFactory } from '../auth/login-throttle.js';
 import { type SessionService } from '../auth/sessions.js';
 import { type Signer } from '../auth/signing.js';
 import { type UsageRecorder } from '../auth/usage.js';
@@ -18,7 +17,7 @@ import { type Logger } from '../lib/logger.js';
 import { type Metrics } from '../metrics/index.js';
 import { type ServerRegistry, type UpstreamCredentials, type UpstreamManager } from '../proxy/index.js';
 import { type CredentialService } from '../proxy/user-credentials.js';
-import { type RateLimits } from '../ratelimit/index.js';
+import { type LimiterFactory, type RateLimits } from '../ratelimit/index.js';
 import { type Store } from '../store/index.js';
 import { type ClientIpResolver } from './client-ip.js';
 import { type makeAuthenticate } from './middleware/authenticate.js';

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LimiterFactory } from '../../src/auth/login-throttle.js';
-import { memoryLimiterFactory, redisLimiterFactory, RateLimits } from '../../src/ratelimit/index.js';
+import { memoryLimiterFactory, redisLimiterFactory, RateLimits, type LimiterFactory } from '../../src/ratelimit/index.js';
 import { testConfig } from '../helpers/app.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { REDIS_URL } from '../helpers/db.js';
