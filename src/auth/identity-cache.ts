@@ -68,26 +68,12 @@ export class IdentityCache {
     for (const f of await this.store.refreshTokens.familiesRevokedSince(since)) this.revokedFamilies.add(f);
   }
 
-  /**
-   * The cached entry without a store round trip: a record, null (known
-   * absent), or undefined (not cached — call user()). Lets the hot path skip
-   * an await when the cache is warm.
-   */
-  peekUser(id: string): UserRecord | null | undefined {
-    return this.users.get(id);
-  }
-
   async user(id: string): Promise<UserRecord | undefined> {
     const hit = this.users.get(id);
     if (hit !== undefined) return hit ?? undefined;
     const u = await this.store.users.byId(id);
     this.users.set(id, u ?? null);
     return u;
-  }
-
-  /** Like peekUser, for API tokens by hash. */
-  peekApiToken(hash: string): ApiTokenRecord | null | undefined {
-    return this.tokens.get(hash);
   }
 
   async apiToken(hash: string): Promise<ApiTokenRecord | undefined> {
