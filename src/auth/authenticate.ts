@@ -1,6 +1,7 @@
 import { type Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { LruCache } from '../lib/lru.js';
+import { serviceAccountPrincipalId } from '../lib/principal-id.js';
 import { now } from '../lib/time.js';
 import { invalidToken, principalDisabled, tokenExpired, unauthenticated } from './errors.js';
 import { type IdentityCache } from './identity-cache.js';
@@ -191,7 +192,7 @@ export class Authenticator {
     const sa = this.serviceAccounts ? await this.serviceAccounts.get(clientId) : undefined;
     if (!sa) throw principalDisabled();
     return {
-      type: 'service_account', id: `sa:${sa.clientId}`, email: null, username: sa.name, role: 'user', groups: sa.groups,
+      type: 'service_account', id: serviceAccountPrincipalId(sa.clientId), email: null, username: sa.name, role: 'user', groups: sa.groups,
       method, provider: null, tokenId, sessionFamily: null, scopes, servers, rateLimitPerHour, expiresAt,
     };
   }

@@ -19,6 +19,7 @@ import { GatewayError } from '../errors/index.js';
 import { type Bus } from '../lib/bus.js';
 import { randomToken, uuid } from '../lib/crypto.js';
 import { LruCache } from '../lib/lru.js';
+import { serviceAccountPrincipalId } from '../lib/principal-id.js';
 import { now } from '../lib/time.js';
 import { type ServiceAccountRecord, type Store } from '../store/index.js';
 import { auditActor, type Caller } from './admin.js';
@@ -131,11 +132,12 @@ export class ServiceAccountService {
   async delete(c: Caller, ref: string): Promise<void> {
     const a = await this.resolve(ref);
     const tokens = await this.deps.store.apiTokens.list(a.clientId);
-    const credentialServers = await this.deps.store.credentials.serversOf(`sa:${a.clientId}`);
+    const principalId = serviceAccountPrincipalId(a.clientId);
+    const credentialServers = await this.deps.store.credentials.serversOf(principalId);
     if (!(await this.deps.store.serviceAccounts.delete(a.clientId))) throw notFound();
     this.deps.bus.publish({ kind: 'service_account', id: a.clientId });
     // The store deleted the account's stored upstream credentials too; drop their cached copies.
-    for (const server of credentialServers) this.deps.bus.publish({ kind: 'credentials', principal: `sa:${a.clientId}`, server });
+    for (const server of credentialServers) this.deps.bus.publish({ kind: 'credentials', principal: principalId, server });
     for (const t of tokens) this.deps.bus.publish({ kind: 'token', hash: t.tokenHash });
     this.deps.audit.record({ action: 'service_account.delete', ...auditActor(c), status: 204, detail: { client_id: a.clientId, name: a.name, revoked_tokens: tokens.length } });
   }
