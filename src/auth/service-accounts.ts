@@ -25,6 +25,7 @@ import { type ServiceAccountRecord, type Store } from '../store/index.js';
 import { auditActor, type Caller } from './admin.js';
 import { type AuditSink } from '../audit/types.js';
 import { type ServiceAccountLookup } from './authenticate.js';
+import { UnknownLoginActors, type AuditActor } from './login-actor.js';
 import { type LoginThrottle } from './login-throttle.js';
 import { OAuthError } from './oauth-error.js';
 import { hashPassword, verifyPassword } from './passwords.js';
@@ -211,16 +212,35 @@ export interface TokenResponse {
  * access JWT (`pct: "sa"`, `sub` = client_id, RFC 9068 claims).
  */
 export class ClientCredentialsGrant {
+  private readonly unknownClients: UnknownLoginActors;
+
   constructor(
     private readonly store: Store,
     private readonly signer: Signer,
     private readonly throttle: LoginThrottle,
     private readonly opts: { issuer: string; audience: string; ttlMs: number },
-  ) {}
+  ) {
+    this.unknownClients = new UnknownLoginActors(store.settings);
+  }
+
+  /**
+   * Who a refused token request is audited as: the service account's id when
+   * the client_id is one, else the keyed hash of what was sent (login-actor.ts),
+   * never the client_id as typed. Never rejects.
+   */
+  async refusedActor(clientId: string): Promise<AuditActor> {
+    try {
+      const account = isClientId(clientId) ? await this.store.serviceAccounts.byClientId(clientId) : undefined;
+      return account ? { actor: serviceAccountPrincipalId(account.clientId), actorType: 'service_account' } : await this.unknownClients.of(clientId);
+    } catch {
+      return { actor: 'unknown', actorType: 'anonymous' };
+    }
+  }
 
   async issue(req: ClientCredentialsRequest): Promise<{ account: ServiceAccountRecord; response: TokenResponse }> {
     const scopes = parseRequestedScopes(req.scope);
-    const throttleKey = req.clientId; // the throttle given here counts in its own namespace (not login's)
+    // Counted in the throttle's own namespace (not login's); anything that is not a client_id is counted under its keyed hash.
+    const throttleKey = isClientId(req.clientId) ? req.clientId : (await this.unknownClients.of(req.clientId)).actor;
     try {
       await this.throttle.check(throttleKey, req.ip);
     } catch (e) {
