@@ -6,6 +6,7 @@ import { Authenticator } from './auth/authenticate.js';
 import { IdentityCache } from './auth/identity-cache.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionService } from './auth/sessions.js';
+import { SessionRetention } from './auth/session-retention.js';
 import { ServiceAccountDirectory } from './auth/service-accounts.js';
 import { Signer } from './auth/signing.js';
 import { UsageRecorder } from './auth/usage.js';
@@ -99,6 +100,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   auditLog.start();
   const auditRetention = new AuditRetention(store, config.audit.retention, logger);
   if (config.audit.enabled) auditRetention.start();
+  const sessionRetention = new SessionRetention(store, cache, config.auth.access_token_ttl, logger);
+  sessionRetention.start();
+  closers.push(() => sessionRetention.close());
   const rateLimits = new RateLimits(config.rate_limits, limiterFactory, rateLimitHooks(auditLog, metrics, logger, (name) => !!services.registry.get(name)));
 
   const registry = await ServerRegistry.create(config, store, bus, logger);

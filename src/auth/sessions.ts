@@ -136,7 +136,14 @@ export class SessionService {
     }
     const user = await this.store.users.byId(rec.userId);
     if (!user || user.disabled) throw principalDisabled();
-    return this.issue(user, rec.familyId);
+    const pair = await this.issue(user, rec.familyId);
+    // A revocation of the family racing this refresh has either recorded the
+    // family by now, or marks the token just issued (RefreshTokenStore.revokeFamily).
+    if (await this.store.refreshTokens.isFamilyRevoked(rec.familyId)) {
+      await this.revokeFamily(rec.familyId);
+      throw invalidToken('The session has been revoked');
+    }
+    return pair;
   }
 
   /** Revoke the caller's session family (its access and refresh tokens). */
