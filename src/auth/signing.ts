@@ -41,10 +41,10 @@ const invalid = (message: string) => new OwnTokenError('invalid', message);
  * fixed: no algorithm confusion, no `crit`, no `b64`), and every segment must
  * be the canonical base64url spelling of its bytes: no padding, no character
  * outside the alphabet, and no non-zero trailing bits in the last character.
- * Without that last rule base64url decoders (jose's included) map several
- * spellings of one signature to the same bytes, and a token would have
- * accepted variants that the verified-token cache and any log or denylist
- * keyed by the token string count as different tokens.
+ * Base64url decoders (jose's included) ignore those trailing bits, so without
+ * this rule one token would have several accepted spellings, which the
+ * verified-token cache, logs and denylists keyed by the token string count
+ * as different tokens.
  */
 export class Signer {
   /**
