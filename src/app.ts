@@ -4,8 +4,9 @@
 import { type FastifyInstance } from 'fastify';
 import { Authenticator } from './auth/authenticate.js';
 import { IdentityCache } from './auth/identity-cache.js';
-import { LoginThrottle, memoryLimiterFactory, type LimiterFactory } from './auth/login-throttle.js';
+import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionService } from './auth/sessions.js';
+import { SessionRetention } from './auth/session-retention.js';
 import { ServiceAccountDirectory } from './auth/service-accounts.js';
 import { Signer } from './auth/signing.js';
 import { UsageRecorder } from './auth/usage.js';
@@ -24,7 +25,7 @@ import { makeClientIpResolver, makeTrustFn } from './http/client-ip.js';
 import { installRateLimits, rateLimitHooks, withRateLimits } from './http/middleware/rate-limit.js';
 import { AuditRetention } from './audit/retention.js';
 import { Metrics, instrumentAuthenticator } from './metrics/index.js';
-import { RateLimits, redisLimiterFactory } from './ratelimit/index.js';
+import { memoryLimiterFactory, RateLimits, redisLimiterFactory, type LimiterFactory } from './ratelimit/index.js';
 import { type Store } from './store/index.js';
 import { type Services } from './http/services.js';
 import { ServerRegistry, UpstreamManager } from './proxy/index.js';
@@ -102,6 +103,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   auditLog.start();
   const auditRetention = new AuditRetention(store, config.audit.retention, logger);
   if (config.audit.enabled) auditRetention.start();
+  const sessionRetention = new SessionRetention(store, cache, config.auth.access_token_ttl, logger);
+  sessionRetention.start();
+  closers.push(() => sessionRetention.close());
   const rateLimits = new RateLimits(config.rate_limits, limiterFactory, rateLimitHooks(auditLog, metrics, logger, (name) => !!services.registry.get(name)));
 
   const registry = await ServerRegistry.create(config, store, bus, logger);

@@ -1,8 +1,8 @@
-// The hot path reads what is in memory synchronously (no promise, no microtask
-// per request): authentication of a cached credential, the request's session,
-// the groups, the principal's upstream headers. These tests pin both halves of
-// that contract: a warm read answers at once and exactly as the async path
-// would, and anything not (or no longer) known falls back to the async path.
+// The hot path answers from memory what is in memory: authentication of a
+// cached credential, the request's session, the groups, the principal's
+// upstream headers. These tests pin both halves of that contract: a warm read
+// answers exactly as a read from the store would, and anything not (or no
+// longer) known is read again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityCache } from '../src/auth/identity-cache.js';
 import { type CredentialInput } from '../src/auth/authenticate.js';
@@ -18,7 +18,7 @@ import { openTestStore, type TestStore } from './helpers/store.js';
 
 const apiKeyInput = (token: string): CredentialInput => ({ authorization: [`Bearer ${token}`], apiKey: undefined, queryCredential: false });
 
-describe('authentication answers a cached credential synchronously', () => {
+describe('authentication of a cached credential', () => {
   let t: TestApp;
   let alice: { token: string; user: { id: string } };
 
@@ -35,18 +35,14 @@ describe('authentication answers a cached credential synchronously', () => {
     return m ? Number(m[1]) : 0;
   };
 
-  it('an API token: a promise on first use, then the same principal without one; revocation is seen at once', async () => {
+  it('an API token: the same principal from the store and then from memory; revocation is seen at once', async () => {
     const r = await t.inject({ method: 'POST', url: '/api/v1/auth/tokens', headers: bearer(alice.token), payload: { name: 'sync', scopes: ['mcp:execute'] } });
     expect(r.statusCode).toBe(201);
     const { token, api_token } = r.json() as { token: string; api_token: { id: string } };
     const auth = t.app.services.auth;
 
-    const first = auth.authenticate(apiKeyInput(token));
-    expect(first).toBeInstanceOf(Promise);
-    const p1 = await first;
-    const second = auth.authenticate(apiKeyInput(token));
-    expect(second).not.toBeInstanceOf(Promise);
-    const p2 = second as Principal;
+    const p1 = await auth.authenticate(apiKeyInput(token));
+    const p2: Principal = await auth.authenticate(apiKeyInput(token));
     expect(p2).toEqual(p1);
     expect(p2).toMatchObject({ type: 'user', id: alice.user.id, method: 'api_token', tokenId: api_token.id, scopes: ['mcp:execute'] });
 
@@ -54,17 +50,17 @@ describe('authentication answers a cached credential synchronously', () => {
     const del = await t.inject({ method: 'DELETE', url: `/api/v1/auth/tokens/${api_token.id}`, headers: bearer(alice.token) });
     expect(del.statusCode).toBe(204);
     // The revocation dropped the cached record: the store is read again, and refuses.
-    await expect(Promise.resolve().then(() => auth.authenticate(apiKeyInput(token)))).rejects.toMatchObject({ code: 'invalid_token', status: 401 });
-    // Now the revoked record is cached: refused synchronously, and still counted.
-    expect(() => auth.authenticate(apiKeyInput(token))).toThrow(expect.objectContaining({ code: 'invalid_token' }));
+    await expect(auth.authenticate(apiKeyInput(token))).rejects.toMatchObject({ code: 'invalid_token', status: 401 });
+    // Now the revoked record is cached: refused from memory, and still counted.
+    await expect(auth.authenticate(apiKeyInput(token))).rejects.toMatchObject({ code: 'invalid_token', status: 401 });
     expect(await failures('invalid_token')).toBe(before + 2);
   });
 
   it('an unknown API token is refused on the async path and then from memory alike', async () => {
     const auth = t.app.services.auth;
     const bogus = `pcl_${'A'.repeat(43)}`;
-    await expect(Promise.resolve().then(() => auth.authenticate(apiKeyInput(bogus)))).rejects.toMatchObject({ code: 'invalid_token' });
-    expect(() => auth.authenticate(apiKeyInput(bogus))).toThrow(expect.objectContaining({ code: 'invalid_token' }));
+    await expect(auth.authenticate(apiKeyInput(bogus))).rejects.toMatchObject({ code: 'invalid_token' });
+    await expect(auth.authenticate(apiKeyInput(bogus))).rejects.toMatchObject({ code: 'invalid_token' });
   });
 
   it('a disabled owner is refused from memory once the change arrives', async () => {
@@ -72,13 +68,12 @@ describe('authentication answers a cached credential synchronously', () => {
     const r = await t.inject({ method: 'POST', url: '/api/v1/auth/tokens', headers: bearer(bob.token), payload: { name: 'bob' } });
     const { token } = r.json() as { token: string };
     const auth = t.app.services.auth;
-    await auth.authenticate(apiKeyInput(token));
-    expect(auth.authenticate(apiKeyInput(token))).not.toBeInstanceOf(Promise);
+    expect(await auth.authenticate(apiKeyInput(token))).toEqual(await auth.authenticate(apiKeyInput(token)));
     const admin = await t.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'admin@example.com', password: 'correct horse battery' } });
     const off = await t.inject({ method: 'PUT', url: `/api/v1/users/${bob.user.id}`, headers: bearer(admin.json().token), payload: { disabled: true } });
     expect(off.statusCode, off.body).toBe(200);
-    await expect(Promise.resolve().then(() => auth.authenticate(apiKeyInput(token)))).rejects.toMatchObject({ status: 401 });
-    expect(() => auth.authenticate(apiKeyInput(token))).toThrow(expect.objectContaining({ status: 401 }));
+    await expect(auth.authenticate(apiKeyInput(token))).rejects.toMatchObject({ status: 401 });
+    await expect(auth.authenticate(apiKeyInput(token))).rejects.toMatchObject({ status: 401 });
   });
 });
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { STDIO_FIXTURE } from './fixtures/mcp-upstreams.js';
 import { rawInitialize, rpc } from './helpers/mcp.js';
+import { LOGIN_ACTOR_KEY_SETTING, unknownLoginActor } from '../src/auth/login-actor.js';
 import { openDb } from '../src/store/index.js';
 import { createSqliteDatabase, type TestDb } from './helpers/db.js';
 import { api, startGatewayProcess, waitFor, writeConfig, type GatewayProcess } from './helpers/gateway-process.js';
@@ -58,8 +59,10 @@ describe('lifecycle: SIGTERM on the real gateway process', () => {
     // the audit queue was flushed on the way out
     const store = await openDb(db.url);
     const rows = await store.kysely.selectFrom('audit_events').select(['action', 'actor']).execute();
+    const key = await store.kysely.selectFrom('settings').select('value').where('key', '=', LOGIN_ACTOR_KEY_SETTING).executeTakeFirstOrThrow();
     await store.close();
-    expect(rows).toContainEqual({ action: 'auth.login_failed', actor: 'nobody@example.com' });
+    // the unknown login name is audited by its keyed hash, never as typed
+    expect(rows).toContainEqual({ action: 'auth.login_failed', actor: unknownLoginActor(Buffer.from(key.value, 'base64url'), 'nobody@example.com') });
   });
 
   it('a request that never finishes is cut at server.shutdown_timeout and the process still exits 0 in time', async () => {

@@ -38,7 +38,7 @@ export type AuditAction =
 
 export interface AuditEvent {
   action: AuditAction;
-  /** Principal id (user UUID, sa:<id>, provider:subject) or the attempted login name for failures. */
+  /** Principal id (user UUID, sa:<client_id>, provider:subject), or `unknown:<keyed hash>` for a failed login naming no account (auth/login-actor.ts). */
   actor?: string | null;
   actorType?: 'user' | 'service_account' | 'external' | 'anonymous' | 'system' | null;
   tokenId?: string | null;

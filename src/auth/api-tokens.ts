@@ -19,6 +19,7 @@ import { z } from 'zod';
 import { serverName, type Role } from '../config/schema.js';
 import { GatewayError } from '../errors/index.js';
 import { uuid } from '../lib/crypto.js';
+import { clientIdOfPrincipalId, serviceAccountPrincipalId } from '../lib/principal-id.js';
 import { now } from '../lib/time.js';
 import { type ApiTokenRecord } from '../store/index.js';
 import { auditActor, isAdminCaller, type AdminDeps, type Caller } from './admin.js';
@@ -112,7 +113,8 @@ export class ApiTokenService {
   /** The owner a caller's own tokens belong to (API: tokens are always the caller's own). */
   ownerOf(c: Caller): TokenOwner {
     if (c.type === 'user') return { type: 'user', id: c.id };
-    if (c.type === 'service_account') return { type: 'service_account', id: c.id.replace(/^sa:/, '') };
+    const clientId = c.type === 'service_account' ? clientIdOfPrincipalId(c.id) : undefined;
+    if (clientId !== undefined) return { type: 'service_account', id: clientId };
     throw new GatewayError('forbidden', { detail: 'Only local users and service accounts can hold API tokens' });
   }
 
@@ -285,7 +287,7 @@ export class ApiTokenService {
     if (c.type === 'system' || isAdminCaller(c)) return rec;
     const mine =
       (rec.ownerType === 'user' && c.type === 'user' && c.id === rec.ownerId) ||
-      (rec.ownerType === 'service_account' && c.type === 'service_account' && c.id === `sa:${rec.ownerId}`);
+      (rec.ownerType === 'service_account' && c.type === 'service_account' && c.id === serviceAccountPrincipalId(rec.ownerId));
     if (!mine) throw notFound();
     return rec;
   }

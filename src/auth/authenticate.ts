@@ -1,12 +1,13 @@
 import { type Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { LruCache } from '../lib/lru.js';
+import { serviceAccountPrincipalId } from '../lib/principal-id.js';
 import { now } from '../lib/time.js';
 import { invalidToken, principalDisabled, tokenExpired, unauthenticated } from './errors.js';
 import { type IdentityCache } from './identity-cache.js';
 import { isScope, type Principal, type Scope } from './principal.js';
 import { OwnTokenError, type OwnTokenClaims, type Signer } from './signing.js';
-import { type ApiTokenRecord, type UserRecord } from '../store/index.js';
+import { type ApiTokenRecord } from '../store/index.js';
 import { API_TOKEN_PREFIX, hashApiToken } from './api-token-format.js';
 
 /** What the HTTP layer hands over: raw credential material, nothing framework-specific. */
@@ -66,7 +67,7 @@ export class Authenticator {
   ) {
     this.issuer = config.server.public_url;
     this.audience = config.auth.audience ?? config.server.public_url;
-    // size 0 disables caching (benchmarks' "uncached" arm)
+    // size 0 disables caching: every request verifies its token from scratch
     this.verified = new LruCache(Math.max(1, opts.verifiedCacheSize ?? 50_000), { refreshOnGet: false });
     if (opts.verifiedCacheSize === 0) this.verified.set = () => {};
   }
@@ -85,13 +86,8 @@ export class Authenticator {
     this.serviceAccounts = s;
   }
 
-  /**
-   * Resolve the caller. Throws (or rejects with) GatewayError (400/401) when it
-   * cannot. A credential whose verification and records are all in memory is
-   * answered synchronously (no promise per request); anything that must read
-   * the store or verify a signature returns a promise.
-   */
-  authenticate(input: CredentialInput): Principal | Promise<Principal> {
+  /** Resolve the caller. Rejects with GatewayError (400/401) when it cannot. */
+  async authenticate(input: CredentialInput): Promise<Principal> {
     if (input.authorization.length > 1) throw new GatewayError('duplicate_authorization', { detail: 'Send exactly one Authorization header' });
     if (input.queryCredential) throw new GatewayError('credentials_in_query', { detail: 'Credentials in the query string are refused; use the Authorization header' });
 
@@ -115,9 +111,10 @@ export class Authenticator {
     if (token.startsWith(API_TOKEN_PREFIX)) return this.fromApiToken(token);
     if (input.apiKey !== undefined && authz === undefined) throw invalidToken('X-API-Key accepts API tokens only');
 
-    // Our own verified access tokens are cached under the token string itself: a
-    // Map lookup hashes it far cheaper than SHA-256 (the hot path's biggest cost).
-    // The token is already in this process's memory for the request; entries die at exp.
+    // Our own verified access tokens are cached under the token string itself
+    // (already in this process's memory for the request); entries die at exp.
+    // Only the exact string that verified hits the cache: another spelling of
+    // the same token is verified (and refused) on its own.
     const cached = this.verified.get(token);
     if (cached) {
       if (cached.exp * 1000 <= now()) {
@@ -171,15 +168,10 @@ export class Authenticator {
     return this.principalFromAccess(entry);
   }
 
-  private principalFromAccess(c: CachedAccess): Principal | Promise<Principal> {
+  private async principalFromAccess(c: CachedAccess): Promise<Principal> {
     if (c.sid && this.cache.isFamilyRevoked(c.sid)) throw invalidToken('The session has been revoked');
     if (c.pct === 'sa') return this.serviceAccountPrincipal(c.sub, 'client_credentials', c.jti, c.scopes, null, null, c.exp * 1000);
-    const peeked = this.cache.peekUser(c.sub);
-    if (peeked === undefined) return this.cache.user(c.sub).then((u) => this.sessionPrincipal(c, u));
-    return this.sessionPrincipal(c, peeked);
-  }
-
-  private sessionPrincipal(c: CachedAccess, u: UserRecord | null | undefined): Principal {
+    const u = await this.cache.user(c.sub);
     if (!u || u.disabled) throw principalDisabled();
     return {
       type: 'user', id: u.id, email: u.email, username: u.username, role: u.role, groups: u.groups,
@@ -200,29 +192,18 @@ export class Authenticator {
     const sa = this.serviceAccounts ? await this.serviceAccounts.get(clientId) : undefined;
     if (!sa) throw principalDisabled();
     return {
-      type: 'service_account', id: `sa:${sa.clientId}`, email: null, username: sa.name, role: 'user', groups: sa.groups,
+      type: 'service_account', id: serviceAccountPrincipalId(sa.clientId), email: null, username: sa.name, role: 'user', groups: sa.groups,
       method, provider: null, tokenId, sessionFamily: null, scopes, servers, rateLimitPerHour, expiresAt,
     };
   }
 
-  private fromApiToken(token: string): Principal | Promise<Principal> {
-    const hash = hashApiToken(token);
-    const peeked = this.cache.peekApiToken(hash);
-    if (peeked === undefined) return this.cache.apiToken(hash).then((rec) => this.apiTokenPrincipal(rec));
-    return this.apiTokenPrincipal(peeked);
-  }
-
-  private apiTokenPrincipal(rec: ApiTokenRecord | null | undefined): Principal | Promise<Principal> {
+  private async fromApiToken(token: string): Promise<Principal> {
+    const rec = await this.cache.apiToken(hashApiToken(token));
     if (!rec || rec.revokedAt) throw invalidToken('The API token is invalid or revoked');
     const expMs = rec.expiresAt ? Date.parse(rec.expiresAt) : null;
     if (expMs !== null && expMs <= now()) throw tokenExpired();
     if (rec.ownerType === 'service_account') return this.serviceAccountPrincipal(rec.ownerId, 'api_token', rec.id, tokenScopes(rec), rec.servers, rec.rateLimitPerHour, expMs);
-    const peeked = this.cache.peekUser(rec.ownerId);
-    if (peeked === undefined) return this.cache.user(rec.ownerId).then((u) => this.apiTokenUserPrincipal(rec, u, expMs));
-    return this.apiTokenUserPrincipal(rec, peeked, expMs);
-  }
-
-  private apiTokenUserPrincipal(rec: ApiTokenRecord, u: UserRecord | null | undefined, expMs: number | null): Principal {
+    const u = await this.cache.user(rec.ownerId);
     if (!u || u.disabled) throw principalDisabled();
     // Cached records are replaced, never mutated, on every change (and the
     // change invalidates the caches): the same token and user objects mean the

@@ -1,6 +1,10 @@
 import { type Bus } from '../lib/bus.js';
 import { LruCache } from '../lib/lru.js';
+import { now } from '../lib/time.js';
 import { type ApiTokenRecord, type GroupRecord, type Store, type UserRecord } from '../store/index.js';
+
+/** How long past the access-token lifetime a revoked family is remembered (clock skew, revocations in flight). */
+export const REVOKED_FAMILY_MARGIN_MS = 60_000;
 
 /**
  * Hot-path caches for everything authentication and authorization read per
@@ -11,7 +15,12 @@ import { type ApiTokenRecord, type GroupRecord, type Store, type UserRecord } fr
 export class IdentityCache {
   private readonly users = new LruCache<string, UserRecord | null>(100_000);
   private tokens = new LruCache<string, ApiTokenRecord | null>(100_000);
-  private readonly revokedFamilies = new Set<string>();
+  /**
+   * Revoked login-session families whose access tokens may still be live: id
+   * → when this process learned of the revocation (ms). Insertion order is
+   * time order, so expired entries are dropped from the front.
+   */
+  private readonly revokedFamilies = new Map<string, number>();
   private groups = new Map<string, GroupRecord>();
   /** The latest group load (null: none yet, or the latest failed). */
   private groupsLoaded: Promise<void> | null = null;
@@ -38,7 +47,7 @@ export class IdentityCache {
           this.tokens.delete(e.hash);
           break;
         case 'family':
-          this.revokedFamilies.add(e.id);
+          this.addRevokedFamily(e.id);
           break;
         case 'groups':
           // Reload at once; groupMap() awaits the reload, so no request sees stale grants.
@@ -64,17 +73,39 @@ export class IdentityCache {
 
   /** Families revoked recently enough that one of their access tokens may still be live. */
   private async loadRevokedFamilies(accessTokenTtlMs: number): Promise<void> {
-    const since = new Date(Date.now() - accessTokenTtlMs - 60_000).toISOString();
-    for (const f of await this.store.refreshTokens.familiesRevokedSince(since)) this.revokedFamilies.add(f);
+    const since = new Date(now() - accessTokenTtlMs - REVOKED_FAMILY_MARGIN_MS).toISOString();
+    // Each is kept a full lifetime from now (they were revoked at `since` or later).
+    for (const f of await this.store.refreshTokens.familiesRevokedSince(since)) this.addRevokedFamily(f);
+  }
+
+  private addRevokedFamily(id: string): void {
+    const t = now();
+    this.revokedFamilies.delete(id); // re-added at the end, keeping the map in time order
+    this.revokedFamilies.set(id, t);
+    this.pruneRevokedFamilies(t);
   }
 
   /**
-   * The cached entry without a store round trip: a record, null (known
-   * absent), or undefined (not cached — call user()). Lets the hot path skip
-   * an await when the cache is warm.
+   * Forget revoked families none of whose access tokens can still be live:
+   * learned of more than the access-token lifetime (plus a margin) ago. Runs
+   * on every revocation and from the periodic pruning; until warm() gives the
+   * lifetime, nothing is forgotten.
    */
-  peekUser(id: string): UserRecord | null | undefined {
-    return this.users.get(id);
+  pruneRevokedFamilies(nowMs = now()): number {
+    if (this.accessTokenTtlMs === null) return 0;
+    const cutoff = nowMs - this.accessTokenTtlMs - REVOKED_FAMILY_MARGIN_MS;
+    let n = 0;
+    for (const [id, at] of this.revokedFamilies) {
+      if (at >= cutoff) break;
+      this.revokedFamilies.delete(id);
+      n++;
+    }
+    return n;
+  }
+
+  /** How many revoked families are held in memory. */
+  get revokedFamilyCount(): number {
+    return this.revokedFamilies.size;
   }
 
   async user(id: string): Promise<UserRecord | undefined> {
@@ -83,11 +114,6 @@ export class IdentityCache {
     const u = await this.store.users.byId(id);
     this.users.set(id, u ?? null);
     return u;
-  }
-
-  /** Like peekUser, for API tokens by hash. */
-  peekApiToken(hash: string): ApiTokenRecord | null | undefined {
-    return this.tokens.get(hash);
   }
 
   async apiToken(hash: string): Promise<ApiTokenRecord | undefined> {

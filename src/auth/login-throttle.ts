@@ -1,14 +1,11 @@
-import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { GatewayError } from '../errors/index.js';
+import { memoryLimiterFactory, type LimiterFactory } from '../lib/limiter-factory.js';
 
 export interface ThrottleRule {
   requests: number;
   per: number; // ms
 }
-
-export type LimiterFactory = (opts: { keyPrefix: string; points: number; duration: number }) => RateLimiterAbstract;
-
-export const memoryLimiterFactory: LimiterFactory = (o) => new RateLimiterMemory(o);
 
 /**
  * Brute-force throttling for logins: failed attempts count per account and per

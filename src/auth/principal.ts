@@ -1,4 +1,5 @@
 import { type Role } from '../config/schema.js';
+import { externalPrincipalId } from '../lib/principal-id.js';
 
 export const SCOPES = ['mcp:read', 'mcp:execute', 'api:read', 'api:write', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -8,7 +9,7 @@ export type AuthMethod = 'session' | 'api_token' | 'client_credentials' | 'jwt' 
 
 export interface Principal {
   type: 'user' | 'service_account' | 'external';
-  /** Stable id: user UUID, `sa:<client_id>`, or `<provider>:<subject>` for external identities. */
+  /** Stable id, one namespace per type (lib/principal-id.ts): user UUID, `sa:<client_id>`, `<provider>:<subject>`. */
   id: string;
   email: string | null;
   username: string | null;
@@ -77,7 +78,7 @@ export function externalPrincipal(p: {
 }): Principal {
   return {
     type: 'external',
-    id: `${p.provider}:${p.subject}`,
+    id: externalPrincipalId(p.provider, p.subject),
     email: p.email ?? null,
     username: p.username ?? null,
     role: p.role,

@@ -19,11 +19,13 @@ import { GatewayError } from '../errors/index.js';
 import { type Bus } from '../lib/bus.js';
 import { randomToken, uuid } from '../lib/crypto.js';
 import { LruCache } from '../lib/lru.js';
+import { serviceAccountPrincipalId } from '../lib/principal-id.js';
 import { now } from '../lib/time.js';
 import { type ServiceAccountRecord, type Store } from '../store/index.js';
 import { auditActor, type Caller } from './admin.js';
 import { type AuditSink } from '../audit/types.js';
 import { type ServiceAccountLookup } from './authenticate.js';
+import { UnknownLoginActors, type AuditActor } from './login-actor.js';
 import { type LoginThrottle } from './login-throttle.js';
 import { OAuthError } from './oauth-error.js';
 import { hashPassword, verifyPassword } from './passwords.js';
@@ -131,11 +133,12 @@ export class ServiceAccountService {
   async delete(c: Caller, ref: string): Promise<void> {
     const a = await this.resolve(ref);
     const tokens = await this.deps.store.apiTokens.list(a.clientId);
-    const credentialServers = await this.deps.store.credentials.serversOf(`sa:${a.clientId}`);
+    const principalId = serviceAccountPrincipalId(a.clientId);
+    const credentialServers = await this.deps.store.credentials.serversOf(principalId);
     if (!(await this.deps.store.serviceAccounts.delete(a.clientId))) throw notFound();
     this.deps.bus.publish({ kind: 'service_account', id: a.clientId });
     // The store deleted the account's stored upstream credentials too; drop their cached copies.
-    for (const server of credentialServers) this.deps.bus.publish({ kind: 'credentials', principal: `sa:${a.clientId}`, server });
+    for (const server of credentialServers) this.deps.bus.publish({ kind: 'credentials', principal: principalId, server });
     for (const t of tokens) this.deps.bus.publish({ kind: 'token', hash: t.tokenHash });
     this.deps.audit.record({ action: 'service_account.delete', ...auditActor(c), status: 204, detail: { client_id: a.clientId, name: a.name, revoked_tokens: tokens.length } });
   }
@@ -209,16 +212,35 @@ export interface TokenResponse {
  * access JWT (`pct: "sa"`, `sub` = client_id, RFC 9068 claims).
  */
 export class ClientCredentialsGrant {
+  private readonly unknownClients: UnknownLoginActors;
+
   constructor(
     private readonly store: Store,
     private readonly signer: Signer,
     private readonly throttle: LoginThrottle,
     private readonly opts: { issuer: string; audience: string; ttlMs: number },
-  ) {}
+  ) {
+    this.unknownClients = new UnknownLoginActors(store.settings);
+  }
+
+  /**
+   * Who a refused token request is audited as: the service account's id when
+   * the client_id is one, else the keyed hash of what was sent (login-actor.ts),
+   * never the client_id as typed. Never rejects.
+   */
+  async refusedActor(clientId: string): Promise<AuditActor> {
+    try {
+      const account = isClientId(clientId) ? await this.store.serviceAccounts.byClientId(clientId) : undefined;
+      return account ? { actor: serviceAccountPrincipalId(account.clientId), actorType: 'service_account' } : await this.unknownClients.of(clientId);
+    } catch {
+      return { actor: 'unknown', actorType: 'anonymous' };
+    }
+  }
 
   async issue(req: ClientCredentialsRequest): Promise<{ account: ServiceAccountRecord; response: TokenResponse }> {
     const scopes = parseRequestedScopes(req.scope);
-    const throttleKey = req.clientId; // the throttle given here counts in its own namespace (not login's)
+    // Counted in the throttle's own namespace (not login's); anything that is not a client_id is counted under its keyed hash.
+    const throttleKey = isClientId(req.clientId) ? req.clientId : (await this.unknownClients.of(req.clientId)).actor;
     try {
       await this.throttle.check(throttleKey, req.ip);
     } catch (e) {

@@ -5,6 +5,7 @@ import { randomToken, sha256Hex, uuid } from '../lib/crypto.js';
 import { now } from '../lib/time.js';
 import { UniqueViolation, type Store, type UserRecord } from '../store/index.js';
 import { invalidToken, principalDisabled, tokenExpired } from './errors.js';
+import { UnknownLoginActors, type AuditActor } from './login-actor.js';
 import { type LoginThrottle } from './login-throttle.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { type Principal } from './principal.js';
@@ -36,6 +37,19 @@ export const publicUser = (u: UserRecord): PublicUser => ({
   updated_at: u.updatedAt,
 });
 
+/** A refused login, carrying who the audit names for it (an account's id, never unknown input as typed). */
+export class LoginRefused extends GatewayError {
+  constructor(
+    readonly who: AuditActor,
+    e: GatewayError,
+  ) {
+    super(e.code, { detail: e.detail, internal: e.internal, headers: e.headers, status: e.status });
+  }
+}
+
+/** The audit actor for an error from SessionService.login: the account's id, a keyed hash, or `unknown`. */
+export const refusedLoginActor = (e: unknown): AuditActor => (e instanceof LoginRefused ? e.who : { actor: 'unknown', actorType: 'anonymous' });
+
 export interface TokenPair {
   user: PublicUser;
   token: string;
@@ -48,6 +62,8 @@ export interface TokenPair {
  * logout and password change. Plain values in and out; no HTTP here.
  */
 export class SessionService {
+  private readonly unknownLogins: UnknownLoginActors;
+
   constructor(
     private readonly config: Config,
     private readonly store: Store,
@@ -56,7 +72,9 @@ export class SessionService {
     private readonly throttle: LoginThrottle,
     private readonly issuer: string,
     private readonly audience: string,
-  ) {}
+  ) {
+    this.unknownLogins = new UnknownLoginActors(store.settings);
+  }
 
   async register(input: { email: string; password: string; name?: string; username?: string }): Promise<TokenPair> {
     const mode = this.config.auth.registration;
@@ -82,15 +100,26 @@ export class SessionService {
     return this.issue(user, uuid());
   }
 
+  /**
+   * Log in by email or username. Every refusal is a LoginRefused naming the
+   * account's id, or for a name that matches no account its keyed hash
+   * (login-actor.ts): the input as typed is neither audited nor used as a
+   * throttle key (with Redis, throttle keys are stored).
+   */
   async login(input: { login: string; password: string; ip: string }): Promise<TokenPair> {
     const user = await this.store.users.byLogin(input.login);
+    const who: AuditActor = user ? { actor: user.id, actorType: 'user' } : await this.unknownLogins.of(input.login.toLowerCase());
     // One budget per account whichever name (email or username) is typed; unknown names get their own.
-    const account = user ? `user:${user.id}` : `login:${input.login.toLowerCase()}`;
-    await this.throttle.check(account, input.ip);
-    const ok = await verifyPassword(user?.passwordHash, input.password);
-    if (!user || !ok || user.disabled) {
-      await this.throttle.failure(account, input.ip);
-      throw new GatewayError('invalid_credentials', { detail: 'Invalid email/username or password' });
+    const account = user ? `user:${user.id}` : `login:${who.actor}`;
+    try {
+      await this.throttle.check(account, input.ip);
+      const ok = await verifyPassword(user?.passwordHash, input.password);
+      if (!user || !ok || user.disabled) {
+        await this.throttle.failure(account, input.ip);
+        throw new GatewayError('invalid_credentials', { detail: 'Invalid email/username or password' });
+      }
+    } catch (e) {
+      throw e instanceof GatewayError ? new LoginRefused(who, e) : e;
     }
     await this.throttle.success(account);
     return this.issue(user, uuid());
@@ -107,7 +136,14 @@ export class SessionService {
     }
     const user = await this.store.users.byId(rec.userId);
     if (!user || user.disabled) throw principalDisabled();
-    return this.issue(user, rec.familyId);
+    const pair = await this.issue(user, rec.familyId);
+    // A revocation of the family racing this refresh has either recorded the
+    // family by now, or marks the token just issued (RefreshTokenStore.revokeFamily).
+    if (await this.store.refreshTokens.isFamilyRevoked(rec.familyId)) {
+      await this.revokeFamily(rec.familyId);
+      throw invalidToken('The session has been revoked');
+    }
+    return pair;
   }
 
   /** Revoke the caller's session family (its access and refresh tokens). */

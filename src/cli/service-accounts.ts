@@ -1,6 +1,6 @@
 import { type Command } from 'commander';
 import { createServiceAccountSchema, updateServiceAccountSchema, type PublicServiceAccount } from '../auth/service-accounts.js';
-import { parseBody } from '../http/validate.js';
+import { parseBody } from '../auth/validate.js';
 import { commaList, table, withAdmin } from './admin-context.js';
 import { output } from './common.js';
 

@@ -1,7 +1,7 @@
 import { type Command } from 'commander';
 import { createUserSchema, updateUserSchema } from '../auth/user-admin.js';
 import { type PublicUser } from '../auth/sessions.js';
-import { parseBody } from '../http/validate.js';
+import { parseBody } from '../auth/validate.js';
 import { commaList, table, withAdmin } from './admin-context.js';
 import { output } from './common.js';
 

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { type z } from 'zod';
 import { configSchema, issueMessage, type JwtProviderDef, type ParsedConfig } from './schema.js';
 import { compileSubjectPattern, DnSyntaxError } from '../lib/distinguished-name.js';
+import { RESERVED_PROVIDER_NAMES } from '../lib/principal-id.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -178,6 +179,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const names = new Set<string>();
   cfg.auth.providers.forEach((p, i) => {
     if (names.has(p.name)) problems.push(`auth.providers[${i}].name: duplicate provider name ${p.name}`);
+    if (RESERVED_PROVIDER_NAMES.includes(p.name))
+      problems.push(`auth.providers[${i}].name: ${p.name} is reserved (ids beginning "${p.name}:" belong to other principals); choose another name`);
     names.add(p.name);
   });
   const serverNames = new Set<string>();

@@ -4,7 +4,6 @@
  */
 import { type Authenticator } from '../auth/authenticate.js';
 import { type IdentityCache } from '../auth/identity-cache.js';
-import { type LimiterFactory } from '../auth/login-throttle.js';
 import { type SessionService } from '../auth/sessions.js';
 import { type Signer } from '../auth/signing.js';
 import { type UsageRecorder } from '../auth/usage.js';
@@ -20,7 +19,7 @@ import { type ServerRegistry, type UpstreamCredentials, type UpstreamManager } f
 import { type McpProxy } from '../proxy/mcp-proxy.js';
 import { type SessionManager } from '../proxy/sessions.js';
 import { type CredentialService } from '../proxy/user-credentials.js';
-import { type RateLimits } from '../ratelimit/index.js';
+import { type LimiterFactory, type RateLimits } from '../ratelimit/index.js';
 import { type Store } from '../store/index.js';
 import { type ClientIpResolver } from './client-ip.js';
 import { type Lifecycle } from './lifecycle.js';

@@ -48,3 +48,17 @@ export function uuidv7(ms = Date.now()): string {
   // version digit, the variant group and the last group complete the id.
   return v7Prefix + randomUUID().slice(15);
 }
+
+const B64URL_ALPHABET = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * True when `s` is exactly the unpadded base64url encoding (RFC 4648 §5) of
+ * the bytes it decodes to: alphabet characters only, no `=`, a length that
+ * encodes whole bytes, and zero trailing bits in the last character. Decoders
+ * accept the other spellings of the last character too (several strings, the
+ * same bytes); a check that must see one spelling per value uses this.
+ */
+export function isCanonicalBase64url(s: string): boolean {
+  if (!B64URL_ALPHABET.test(s) || s.length % 4 === 1) return false;
+  return Buffer.from(s, 'base64url').toString('base64url') === s;
+}

@@ -42,15 +42,14 @@ export function instrumentAuthenticator(auth: Authenticator, metrics: Metrics): 
     metrics.authFailure.inc({ method: presentedMethod(input), reason: e instanceof GatewayError ? e.code : 'internal_error' });
     throw e;
   };
-  auth.authenticate = (input: CredentialInput) => {
+  auth.authenticate = async (input: CredentialInput) => {
     const t0 = performance.now();
-    // Synchronous answers (cached credentials) stay synchronous, and allocate no closures.
-    let r: Principal | Promise<Principal>;
+    let p: Principal;
     try {
-      r = inner(input);
+      p = await inner(input);
     } catch (e) {
       return failed(input, t0, e);
     }
-    return r instanceof Promise ? r.then((p) => ok(p, t0), (e: unknown) => failed(input, t0, e)) : ok(r, t0);
+    return ok(p, t0);
   };
 }

@@ -5,7 +5,7 @@
  */
 import { type Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
-import { memoryLimiterFactory, type LimiterFactory } from '../auth/login-throttle.js';
+import { memoryLimiterFactory, type LimiterFactory } from '../lib/limiter-factory.js';
 
 export { memoryLimiterFactory, type LimiterFactory };
 

@@ -10,10 +10,10 @@
  */
 import { type RateLimiterAbstract, type RateLimiterRes } from 'rate-limiter-flexible';
 import { type Principal } from '../auth/principal.js';
-import { type LimiterFactory } from '../auth/login-throttle.js';
 import { type Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { cidrList, type CidrList } from '../lib/cidr.js';
+import { type LimiterFactory } from '../lib/limiter-factory.js';
 
 export type RateDimension = 'ip' | 'global' | 'token' | 'user' | 'group';
 

@@ -1,5 +1,4 @@
 import { sql } from 'kysely';
-import { type AuditEvent } from '../audit/types.js';
 import { type Db } from './db.js';
 import { fromJson, toJson } from './json.js';
 import { type AuditEventsTable } from './schema.js';
@@ -26,7 +25,27 @@ type AuditValues = [
 
 const SQLITE_AUDIT_INSERT = `INSERT INTO audit_events (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`;
 
-type StampedEvent = (AuditEvent | AuditRecord) & { id: string; ts: string };
+/**
+ * What is stored of one event. The audit layer's typed events (audit/types.ts)
+ * have this shape; the store takes any value of it and knows nothing of actions.
+ */
+export interface AuditEntry {
+  action: string;
+  actor?: string | null;
+  actorType?: string | null;
+  tokenId?: string | null;
+  server?: string | null;
+  method?: string | null;
+  tool?: string | null;
+  decision?: string | null;
+  status?: number | null;
+  latencyMs?: number | null;
+  ip?: string | null;
+  detail?: Record<string, unknown> | null;
+}
+
+/** An entry (or a stored record) with its id and time. */
+type StampedEvent = AuditEntry & { id: string; ts: string };
 
 /** Event (or a stored record) → the row's values in AUDIT_COLUMNS order; `detail` as JSON text. The one event-to-row mapping. */
 function auditValues(e: StampedEvent): AuditValues {

@@ -10,6 +10,7 @@ export interface RefreshTokensTable {
   id: string; family_id: string; user_id: string; token_hash: string; expires_at: string;
   used_at: string | null; revoked_at: string | null; created_at: string;
 }
+export interface RevokedRefreshFamiliesTable { family_id: string; revoked_at: string; expires_at: string }
 export interface ApiTokensTable {
   id: string; owner_id: string; owner_type: string; name: string; prefix: string; token_hash: string;
   scopes: string | null; servers: string | null; expires_at: string | null; rate_limit_per_hour: number | null;
@@ -37,6 +38,7 @@ export interface Database {
   users: UsersTable;
   groups: GroupsTable;
   refresh_tokens: RefreshTokensTable;
+  revoked_refresh_families: RevokedRefreshFamiliesTable;
   api_tokens: ApiTokensTable;
   api_token_usage: ApiTokenUsageTable;
   service_accounts: ServiceAccountsTable;

@@ -1,3 +1,4 @@
+import { serviceAccountPrincipalId } from '../lib/principal-id.js';
 import { nowIso } from '../lib/time.js';
 import { type Db } from './db.js';
 import { fromJson, toJson } from './json.js';
@@ -87,7 +88,7 @@ export class ServiceAccountStore {
       const r = await trx.deleteFrom('service_accounts').where('client_id', '=', clientId).executeTakeFirst();
       if (!Number(r.numDeletedRows)) return false;
       await trx.updateTable('api_tokens').set({ revoked_at: nowIso() }).where('owner_id', '=', clientId).where('revoked_at', 'is', null).execute();
-      await trx.deleteFrom('user_credentials').where('principal_id', '=', `sa:${clientId}`).execute();
+      await trx.deleteFrom('user_credentials').where('principal_id', '=', serviceAccountPrincipalId(clientId)).execute();
       return true;
     });
   }

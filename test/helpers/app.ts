@@ -21,11 +21,15 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** An in-process gateway on a fresh database of the given backend. */
+/**
+ * An in-process gateway on a fresh database of the given backend, or on the
+ * database of another test app (`db`: a second replica sharing the store;
+ * the app that created it drops it).
+ */
 export async function startTestApp(
-  opts: { backend?: Backend; config?: Record<string, unknown>; env?: Record<string, string>; deps?: Partial<AppDeps>; logLevel?: string } = {},
+  opts: { backend?: Backend; config?: Record<string, unknown>; env?: Record<string, string>; deps?: Partial<AppDeps>; logLevel?: string; db?: TestDb } = {},
 ): Promise<TestApp> {
-  const db = await createDatabase(opts.backend ?? 'sqlite');
+  const db = opts.db ?? (await createDatabase(opts.backend ?? 'sqlite'));
   const config = testConfig({ ...opts.config, storage: { url: db.url } }, opts.env);
   const store = await openStore(config.storage.url);
   const logs: string[] = [];
@@ -47,7 +51,7 @@ export async function startTestApp(
     async close() {
       await app.close();
       await store.close();
-      await db.drop();
+      if (!opts.db) await db.drop();
     },
   };
 }

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LimiterFactory } from '../../src/auth/login-throttle.js';
-import { memoryLimiterFactory, redisLimiterFactory, RateLimits } from '../../src/ratelimit/index.js';
+import { memoryLimiterFactory, redisLimiterFactory, RateLimits, type LimiterFactory } from '../../src/ratelimit/index.js';
 import { testConfig } from '../helpers/app.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { REDIS_URL } from '../helpers/db.js';
@@ -20,13 +19,14 @@ describe('Redis-backed limits are shared by every replica', () => {
       rate_limits: { per_ip: { requests: 3, per: '1h' }, global: { requests: 1000, per: '1h' } },
       auth: { login_throttle: { per_account: { requests: 2, per: '15m' }, per_ip: { requests: 100, per: '15m' } } },
     };
+    // two replicas of one deployment: one store, one Redis
     a = await startTestApp({ config });
-    b = await startTestApp({ config });
+    b = await startTestApp({ config, db: a.db });
     await Promise.all([a.app.services.redis!.ready(), b.app.services.redis!.ready()]);
   });
   afterAll(async () => {
-    await a?.close();
     await b?.close();
+    await a?.close();
     const keys = await redis.keys(`${prefix}*`);
     if (keys.length) await redis.del(...keys);
     redis.disconnect();

@@ -1,10 +1,11 @@
 /**
- * The gateway verifies its own access tokens without jose (src/auth/signing.ts):
- * exact protected header, node:crypto signature check, then claims. These
- * tests hold it to jose's jwtVerify, run with the options the gateway used
- * before, on valid and tampered tokens for every signing algorithm (a
- * differential test), check each refusal on its own, and at the HTTP
- * surfaces check status, code, challenge and that nothing reached the upstream.
+ * The gateway verifies its own access tokens (src/auth/signing.ts): exact
+ * protected header and canonical segments, then jose's jwtVerify with the
+ * algorithm, typ, issuer, audience and required claims pinned. These tests
+ * hold the result to a plain jwtVerify with those options on valid and
+ * tampered tokens for every signing algorithm (a differential test), check
+ * each refusal on its own, and at the HTTP surfaces check status, code,
+ * challenge and that nothing reached the upstream.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -87,7 +88,7 @@ async function ours(f: Fixture, token: string): Promise<Outcome> {
   }
 }
 
-/** What the gateway's previous verifier (jose) decided, with the options it used. */
+/** What a plain jose jwtVerify decides, with the options the gateway pins. */
 async function joses(f: Fixture, token: string): Promise<Outcome> {
   try {
     await jwtVerify(token, f.verifyKey, {

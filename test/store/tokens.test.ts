@@ -2,6 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { newApiToken } from '../../src/auth/api-token-format.js';
 import { sha256Hex, uuid } from '../../src/lib/crypto.js';
+import { setClock } from '../../src/lib/time.js';
 import { type Store } from '../../src/store/index.js';
 import { BACKENDS } from '../helpers/db.js';
 import { useTestStore } from '../helpers/store.js';
@@ -79,6 +80,93 @@ describe.each(BACKENDS)('refresh tokens store on %s', (backend) => {
     expect(await s.refreshTokens.pruneExpired(new Date().toISOString())).toBe(1);
     expect(await s.refreshTokens.byHash(sha256Hex('old'))).toBeUndefined();
     expect(await s.refreshTokens.byHash(sha256Hex('a'))).toBeDefined();
+  });
+});
+
+describe.each(BACKENDS)('revoked refresh families on %s', (backend) => {
+  const t = useTestStore(backend);
+  let s: Store;
+  let userId: string;
+  const at = (ms: number) => new Date(ms).toISOString();
+  const rows = async () =>
+    (await t.store.db.kysely.selectFrom('revoked_refresh_families').selectAll().execute()).map((r) => ({ family: r.family_id, revokedAt: r.revoked_at, expiresAt: r.expires_at }));
+  const row = async (family: string) => (await rows()).find((r) => r.family === family);
+  beforeAll(async () => {
+    s = t.store;
+    userId = (await s.users.create({ email: 'fam@example.com', passwordHash: 'h' })).id;
+  });
+
+  it('a revoked family is stored with the expiry of its last refresh token', async () => {
+    const fam = uuid();
+    const soon = at(Date.now() + 60_000);
+    const later = at(Date.now() + 3_600_000);
+    await s.refreshTokens.insert({ id: uuid(), familyId: fam, userId, tokenHash: sha256Hex(`e1-${fam}`), expiresAt: soon });
+    await s.refreshTokens.insert({ id: uuid(), familyId: fam, userId, tokenHash: sha256Hex(`e2-${fam}`), expiresAt: later });
+    const before = at(Date.now() - 1);
+    await s.refreshTokens.revokeFamily(fam);
+    const r = await row(fam);
+    expect(r?.expiresAt).toBe(later);
+    expect(r!.revokedAt >= before).toBe(true);
+    expect(await s.refreshTokens.isFamilyRevoked(fam)).toBe(true);
+  });
+
+  it('revoking again keeps the first revocation time; the expiry only grows', async () => {
+    const fam = uuid();
+    await s.refreshTokens.insert({ id: uuid(), familyId: fam, userId, tokenHash: sha256Hex(`g1-${fam}`), expiresAt: at(Date.now() + 60_000) });
+    await s.refreshTokens.revokeFamily(fam);
+    const first = (await row(fam))!;
+    // a token inserted into the family after its revocation (a refresh racing it) extends the expiry
+    const longer = at(Date.now() + 7_200_000);
+    await s.refreshTokens.insert({ id: uuid(), familyId: fam, userId, tokenHash: sha256Hex(`g2-${fam}`), expiresAt: longer });
+    await s.refreshTokens.revokeFamily(fam);
+    expect(await row(fam)).toEqual({ family: fam, revokedAt: first.revokedAt, expiresAt: longer });
+    expect((await s.refreshTokens.byHash(sha256Hex(`g2-${fam}`)))?.revokedAt).toBeTruthy();
+  });
+
+  it('a family with no refresh tokens left expires when it is revoked', async () => {
+    const fam = uuid();
+    await s.refreshTokens.revokeFamily(fam);
+    const r = (await row(fam))!;
+    expect(r.expiresAt).toBe(r.revokedAt);
+  });
+
+  it('revokeUserFamilies records every family it revokes', async () => {
+    const u = (await s.users.create({ email: 'fam2@example.com', passwordHash: 'h' })).id;
+    const fams = [uuid(), uuid(), uuid()];
+    for (const f of fams) await s.refreshTokens.insert({ id: uuid(), familyId: f, userId: u, tokenHash: sha256Hex(`u-${f}`), expiresAt: at(Date.now() + 60_000) });
+    expect((await s.refreshTokens.revokeUserFamilies(u, fams[0])).sort()).toEqual(fams.slice(1).sort());
+    expect(await row(fams[0])).toBeUndefined();
+    for (const f of fams.slice(1)) expect((await row(f))?.expiresAt).toBeDefined();
+  });
+
+  it('pruneRevokedFamilies forgets exactly the families that expired before the cutoff', async () => {
+    const old = uuid();
+    const live = uuid();
+    const t0 = Date.now();
+    await s.refreshTokens.insert({ id: uuid(), familyId: old, userId, tokenHash: sha256Hex(`p-${old}`), expiresAt: at(t0 - 3_600_000) });
+    await s.refreshTokens.insert({ id: uuid(), familyId: live, userId, tokenHash: sha256Hex(`p-${live}`), expiresAt: at(t0 + 120_000) });
+    const since = at(t0 - 3 * 3_600_000);
+    // `old` was revoked two hours ago, while its token was still valid: it expired an hour ago
+    setClock(() => t0 - 2 * 3_600_000);
+    try {
+      await s.refreshTokens.revokeFamily(old);
+    } finally {
+      setClock(null);
+    }
+    expect((await row(old))?.expiresAt).toBe(at(t0 - 3_600_000));
+    await s.refreshTokens.revokeFamily(live);
+    const before = (await rows()).length;
+    // what expired before a minute ago: `old` only (the empty family above expired when it was revoked, moments ago)
+    expect(await s.refreshTokens.pruneRevokedFamilies(at(Date.now() - 60_000))).toBe(1);
+    expect((await rows()).length).toBe(before - 1);
+    expect(await row(old)).toBeUndefined();
+    expect(await s.refreshTokens.isFamilyRevoked(old)).toBe(false);
+    expect(await s.refreshTokens.familiesRevokedSince(since)).not.toContain(old);
+    expect(await s.refreshTokens.isFamilyRevoked(live)).toBe(true);
+    expect(await s.refreshTokens.familiesRevokedSince(since)).toContain(live);
+    // far in the future every family has expired: the set is empty
+    await s.refreshTokens.pruneRevokedFamilies(at(Date.now() + 86_400_000));
+    expect(await rows()).toEqual([]);
   });
 });
 

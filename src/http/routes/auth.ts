@@ -2,6 +2,7 @@ import { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { type Services } from '../services.js';
 import { PASSWORD_MAX } from '../../auth/passwords.js';
+import { refusedLoginActor } from '../../auth/sessions.js';
 import { emailSchema, passwordSchema, usernameSchema } from '../../auth/user-fields.js';
 import { GatewayError } from '../../errors/index.js';
 import { principalOf } from '../middleware/authenticate.js';
@@ -37,7 +38,7 @@ export async function authRoutes(app: FastifyInstance, s: Services): Promise<voi
       return pair;
     } catch (e) {
       if (e instanceof GatewayError) {
-        s.audit.record({ action: 'auth.login_failed', actor: login.slice(0, 254).toLowerCase(), actorType: 'anonymous', ip: req.ip, status: e.status, detail: { code: e.code } });
+        s.audit.record({ action: 'auth.login_failed', ...refusedLoginActor(e), ip: req.ip, status: e.status, detail: { code: e.code } });
         s.metrics.authFailure.inc({ method: 'password', reason: e.code });
       }
       throw e;

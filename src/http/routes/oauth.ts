@@ -164,7 +164,7 @@ export async function oauthRoutes(app: FastifyInstance, s: Services): Promise<vo
         if (err.error === 'invalid_client') s.metrics.authFailure.inc({ method: 'client_secret', reason: 'invalid_client' });
         else if (grantType === 'client_credentials' && err.status === 429) s.metrics.authFailure.inc({ method: 'client_secret', reason: 'login_throttled' });
         s.audit.record({
-          action: 'oauth.token', actor: clientId, actorType: 'anonymous', ip: req.ip, status: err.status, latencyMs: Date.now() - started,
+          action: 'oauth.token', ...(clientId === null ? { actor: null, actorType: 'anonymous' } : await clientCredentials.refusedActor(clientId)), ip: req.ip, status: err.status, latencyMs: Date.now() - started,
           detail: { grant_type: grantType?.slice(0, 64) ?? null, error: err.error },
         });
         return sendOAuthError(reply, err);

@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 /**
  * Versioned migrations, in code so the built package carries them. Never edit a
@@ -140,6 +140,31 @@ const migrations: Record<string, Migration> = {
     async down(db: Kysely<any>) {
       for (const t of ['audit_events', 'mcp_sessions', 'user_credentials', 'servers', 'service_accounts', 'api_token_usage', 'api_tokens', 'refresh_tokens', 'groups', 'users', 'settings'])
         await db.schema.dropTable(t).ifExists().execute();
+    },
+  },
+  /**
+   * Revoked refresh families get a row of their own with an expiry (the end
+   * of their refresh tokens' lifetime), so they can be pruned once expired and
+   * loaded at start without scanning every refresh token. Families revoked
+   * before this migration are copied from refresh_tokens.
+   */
+  '0002_refresh_family_expiry': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('revoked_refresh_families')
+        .addColumn('family_id', 'text', (c) => c.primaryKey())
+        .addColumn('revoked_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('revoked_refresh_families_revoked').on('revoked_refresh_families').column('revoked_at').execute();
+      await db.schema.createIndex('revoked_refresh_families_expires').on('revoked_refresh_families').column('expires_at').execute();
+      await sql`INSERT INTO revoked_refresh_families (family_id, revoked_at, expires_at)
+        SELECT family_id, MAX(revoked_at), MAX(expires_at) FROM refresh_tokens WHERE revoked_at IS NOT NULL GROUP BY family_id`.execute(db);
+      await db.schema.createIndex('refresh_tokens_expires').on('refresh_tokens').column('expires_at').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropIndex('refresh_tokens_expires').ifExists().execute();
+      await db.schema.dropTable('revoked_refresh_families').ifExists().execute();
     },
   },
 };
