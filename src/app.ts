@@ -26,7 +26,7 @@ import { Metrics, instrumentAuthenticator } from './metrics/index.js';
 import { RateLimits, redisLimiterFactory } from './ratelimit/index.js';
 import { type Store } from './store/index.js';
 import { type Services } from './http/services.js';
-import { ServerRegistry, UpstreamManager } from './proxy/index.js';
+import { proxyLimits, ServerRegistry, UpstreamManager } from './proxy/index.js';
 import { CredentialService } from './proxy/user-credentials.js';
 
 export interface AppDeps {
@@ -117,6 +117,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     childBaseEnv: config.childBaseEnv,
     logger,
     credentials: () => services.credentials,
+    limits: proxyLimits(config),
   });
 
   const tls = config.server.tls;

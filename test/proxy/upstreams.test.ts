@@ -46,7 +46,7 @@ describe('upstream manager, registry and sessions', () => {
         return void res.end('"}]}}');
       }
       res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'upstream-sid-1' });
-      res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'raw', version: '1' } } }));
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'raw', version: '1' } } }));
     });
     gw = await startMcpGateway({
       servers: [
