@@ -29,7 +29,7 @@ import { type McpSession, type SessionManager } from './sessions.js';
 import { TaskRegistry } from './tasks.js';
 import { header, JSON_HEADERS, type ProxyRequest, type ProxyResponse, type ProxyLogger } from './types.js';
 import { type UpstreamManager } from './upstream-manager.js';
-import { UpstreamCalls } from './upstream-calls.js';
+import { idKeyOf, UpstreamCalls } from './upstream-calls.js';
 
 export { type ProxyCaller, type ProxyRequest, type ProxyResponse, type ProxyLogger } from './types.js';
 
@@ -144,6 +144,8 @@ export class McpProxy {
   private async openStream(req: ProxyRequest, def: ServerDef, session: McpSession | null, groups: ReadonlyMap<string, PolicyGroup>): Promise<ProxyResponse> {
     const v = visibility(req.caller, groups, def.name);
     const plan: ReplyPlan = { mode: 'stream', pending: new Map(), visibility: v, tasks: taskScope(this.tasks, def.name, req.caller.id, v), gatewayReplies: [] };
+    // A remote stream's responses (resumed replies) must answer requests of this session.
+    if (!isStdio(def) && def.transport !== 'sse') plan.idKey = idKeyOf(session);
     const principal = req.caller.id;
     this.streams.acquire(principal);
     let res: ProxyResponse;

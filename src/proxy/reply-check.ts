@@ -7,7 +7,8 @@
  *   requests forwarded in that POST, by id with its JSON type (`"1"` is not
  *   `1`), once. Anything else is refused: the client gets 502, never a reply
  *   meant for another request (an upstream that desynchronizes a pooled
- *   connection cannot hand one caller's crafted bytes to another).
+ *   connection cannot hand one caller's crafted bytes to another; requests to
+ *   remote upstreams carry ids of the gateway's own, upstream-ids.ts).
  * - A list result is filtered (filter.ts); one that cannot be read is refused.
  * - Server-to-client requests and notifications pass.
  * - On a GET stream (`mode: 'stream'`) the request a response answers is not
@@ -17,6 +18,7 @@
 import { type Visibility } from '../policy/index.js';
 import { filterByShape, filterList, type TaskVisible } from './filter.js';
 import { type JsonRpcResponse } from './jsonrpc.js';
+import { clientIdOf } from './upstream-ids.js';
 
 /** What the answer to one forwarded request must look like. */
 export interface Expected {
@@ -25,6 +27,8 @@ export interface Expected {
   list?: string;
   /** A task-augmented tools/call: the tool, to record the task its answer creates. */
   taskTool?: string;
+  /** The client's id when the request went upstream with the gateway's own (upstream-ids.ts); put back on the answer. */
+  clientId?: string | number;
 }
 
 /** The caller's tasks on this server (tasks.ts). */
@@ -44,6 +48,12 @@ export interface ReplyPlan {
   tasks: TaskScope | null;
   /** Answers the gateway gives itself (denied batch elements), relayed before the upstream's. */
   gatewayReplies: JsonRpcResponse[];
+  /**
+   * Stream mode on a remote upstream: the key of the session's upstream ids.
+   * A response on the stream (a resumed reply) must answer a request of this
+   * session; its client id is put back.
+   */
+  idKey?: string;
 }
 
 /** Nesting allowed in upstream messages (tool schemas nest deeper than client requests do). */
@@ -71,6 +81,11 @@ export function admit(m: unknown, plan: ReplyPlan, nullIdErrors = false): string
   if (hasResult === hasError) return 'a response needs exactly one of result and error';
   if (hasError && (!o.error || typeof o.error !== 'object' || Array.isArray(o.error))) return 'a malformed error';
   if (plan.mode === 'stream') {
+    if (plan.idKey !== undefined) {
+      const clientId = clientIdOf(o.id, plan.idKey);
+      if (clientId === undefined) return 'a response to no request of this session';
+      o.id = clientId;
+    }
     if (hasResult && !filterByShape(o.result, plan.visibility, plan.tasks?.visible ?? null)) return 'an unreadable list result';
     return null;
   }
@@ -80,6 +95,7 @@ export function admit(m: unknown, plan: ReplyPlan, nullIdErrors = false): string
   const exp = plan.pending.get(id);
   if (!exp) return `a response to id ${describeId(id)}, which no request of this exchange has (or it was answered already)`;
   plan.pending.delete(id);
+  if (exp.clientId !== undefined) o.id = exp.clientId;
   if (hasError) return null;
   if (exp.list !== undefined && !filterList(o.result, exp.list, plan.visibility, plan.tasks?.visible ?? null)) return `an unreadable ${exp.method} result`;
   if (exp.taskTool !== undefined) recordTask(o.result, exp.taskTool, plan);

@@ -25,6 +25,8 @@ export interface McpSession {
   upstreamSessionId: string | null;
   /** Channel-backed session (legacy SSE or stdio upstream) held by this replica. */
   virtual: VirtualSession | null;
+  /** The key of this session's upstream request ids (upstream-ids.ts), derived once when first needed. */
+  idKey?: string;
 }
 
 export interface SessionLogger {
@@ -111,9 +113,14 @@ export class SessionManager {
     return release;
   }
 
-  /** Record a new session for `principalId` (one store write). */
-  async create(def: ServerDef, principalId: string, upstreamSessionId: string | null, virtual: VirtualSession | null): Promise<McpSession> {
-    const s: McpSession = { id: randomToken(24), server: def.name, principalId, upstreamSessionId, virtual };
+  /** A new session id (192 random bits), for a session about to be created. */
+  static newId(): string {
+    return randomToken(24);
+  }
+
+  /** Record a new session for `principalId` (one store write); `id` from newId() when it was needed before. */
+  async create(def: ServerDef, principalId: string, upstreamSessionId: string | null, virtual: VirtualSession | null, id = SessionManager.newId()): Promise<McpSession> {
+    const s: McpSession = { id, server: def.name, principalId, upstreamSessionId, virtual };
     await this.store.mcpSessions.insert({ id: s.id, server: s.server, principalId, upstreamSessionId, replica: virtual ? this.replicaId : null });
     if (virtual) this.local.set(s.id, s);
     else this.remote.set(s.id, s);

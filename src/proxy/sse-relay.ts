@@ -185,7 +185,7 @@ export class SseRelay extends Transform {
       queueMicrotask(() => this.destroy());
       return;
     }
-    for (const id of this.plan.pending.keys()) this.push(formatSseEvent({ event: 'message', data: JSON.stringify(toJsonRpc(err, id)) }));
+    for (const [id, exp] of this.plan.pending) this.push(formatSseEvent({ event: 'message', data: JSON.stringify(toJsonRpc(err, exp.clientId ?? id)) }));
     this.plan.pending.clear();
     this.push(null);
   }

@@ -14,10 +14,14 @@ import { forwardableHeaders } from './credentials.js';
 import { serializeForward } from './jsonrpc.js';
 import { type McpAudit } from './mcp-audit.js';
 import { MAX_JSON_REPLY, type UpstreamReplyLike } from './relay.js';
-import { type McpSession, type SessionManager } from './sessions.js';
+import { SessionManager, type McpSession } from './sessions.js';
 import { header, type ProxyLogger, type ProxyRequest } from './types.js';
 import { type UpstreamManager } from './upstream-manager.js';
+import { requestIdKey, sessionIdKey, withUpstreamIds } from './upstream-ids.js';
 import { type HttpUpstream } from './upstreams/http.js';
+
+/** The key of the upstream ids of a session's requests, or of one request outside a session. */
+export const idKeyOf = (session: McpSession | null): string => (session ? (session.idKey ??= sessionIdKey(session.id)) : requestIdKey());
 
 const sessionRequired = () => new GatewayError('bad_request', { detail: 'Bad Request: Mcp-Session-Id header is required' });
 
@@ -55,10 +59,14 @@ export class UpstreamCalls {
     const headers = await this.headersFor(req, def, session);
     headers['content-type'] = 'application/json';
     headers['accept-encoding'] = 'identity';
+    // An initialize that opens a session is sent with the ids of the session it opens (its reply can be resumed there).
+    const newId = opening ? SessionManager.newId() : null;
+    const key = newId ? sessionIdKey(newId) : idKeyOf(session);
+    const body = serializeForward(withUpstreamIds(fwd.messages, fwd.plan.pending, key), batch);
     const t0 = performance.now();
     let reply;
     try {
-      reply = await http.exchange({ method: 'POST', headers, body: serializeForward(fwd.messages, batch), gather: MAX_JSON_REPLY, overflow: 'fail' });
+      reply = await http.exchange({ method: 'POST', headers, body, gather: MAX_JSON_REPLY, overflow: 'fail' });
     } finally {
       this.audit.observeUpstream(def.name, t0);
     }
@@ -66,7 +74,7 @@ export class UpstreamCalls {
     if (opening && reply.status === 200) {
       const upstreamSid = reply.headers['mcp-session-id'];
       try {
-        s = await this.sessions.create(def, req.caller.id, typeof upstreamSid === 'string' ? upstreamSid : null, null);
+        s = await this.sessions.create(def, req.caller.id, typeof upstreamSid === 'string' ? upstreamSid : null, null, newId ?? undefined);
       } catch (e) {
         if (!Buffer.isBuffer(reply.body)) reply.body.destroy();
         throw e;

@@ -217,7 +217,9 @@ describe('security: MCP transport defences', () => {
     const split = await rawExchange(gw.url, [head('Transfer-Encoding: chunked\r\n'), chunked(body).slice(0, 30), chunked(body).slice(30)]);
     expect(split.status).toBe(200);
     for (const r of [whole, trickled, split]) expect(JSON.parse(r.body).result.serverInfo).toBeTruthy();
-    expect(up.seen.map((s) => s.body)).toEqual([INIT, INIT, INIT]);
+    // the message as sent, with the gateway's own request id (upstream-ids.ts) in place of the client's
+    const forwarded = { ...INIT, id: expect.stringMatching(/^[\w-]{22}\.1$/) };
+    expect(up.seen.map((s) => s.body)).toEqual([forwarded, forwarded, forwarded]);
   });
 
   it('invalid JSON gets 400 with JSON-RPC -32700; not forwarded', async () => {
