@@ -37,8 +37,8 @@ export class TaskRegistry {
   }
 
   /** The tool of a task `principalId` created on `server` through the gateway; null for any other task. */
-  toolOf(server: string, principalId: string, taskId: string): string | null {
-    const r = this.tasks.get(key(server, taskId));
+  toolOf(server: string, principalId: string, taskId: string, now = Date.now()): string | null {
+    const r = this.tasks.get(key(server, taskId), now);
     return r && r.principalId === principalId ? r.tool : null;
   }
 
