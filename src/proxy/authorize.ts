@@ -8,11 +8,10 @@
  */
 import { GatewayError, jsonRpcError, JSONRPC } from '../errors/index.js';
 import { classify, evaluate, visibility, type Decision, type McpAction, type PolicyGroup, type Visibility } from '../policy/index.js';
-import { LIST_KEYS } from './filter.js';
 import { isRequest, isResponse, type JsonRpcMessage, type JsonRpcResponse, type ParsedBody } from './jsonrpc.js';
 import { type McpRequestRecord } from './mcp-audit.js';
-import { type Expected, type ReplyPlan, type TaskScope } from './reply-check.js';
-import { type TaskRegistry } from './tasks.js';
+import { LIST_KEYS, type Expected, type ReplyPlan } from './reply-check.js';
+import { taskScope, type TaskRegistry } from './tasks.js';
 import { jsonResponse, type ProxyCaller, type ProxyResponse } from './types.js';
 
 export type Denial = Exclude<Decision, { allow: true }>;
@@ -108,18 +107,4 @@ export function authorizePost(ctx: AuthorizeContext, parsed: ParsedBody): ProxyR
   const v = lists ? visibility(ctx.caller, ctx.groups, ctx.server) : ALL_VISIBLE;
   const plan: ReplyPlan = { mode: 'post', pending, visibility: v, tasks: tasks ? taskScope(ctx.tasks, ctx.server, ctx.caller.id, v) : null, gatewayReplies };
   return { messages: forward, plan, hasInit };
-}
-
-/**
- * The caller's tasks on one server: tasks it creates are recorded for it;
- * a listed task is shown while it is the caller's and its tool is visible.
- */
-export function taskScope(registry: TaskRegistry, server: string, principalId: string, v: Visibility): TaskScope {
-  return {
-    created: (taskId, tool, ttlMs) => registry.record(server, principalId, taskId, tool, ttlMs),
-    visible: (taskId) => {
-      const tool = registry.toolOf(server, principalId, taskId);
-      return tool !== null && v.tool(tool);
-    },
-  };
 }

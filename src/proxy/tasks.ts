@@ -17,6 +17,8 @@
  * replica that relayed the task's creation.
  */
 import { LruCache } from '../lib/lru.js';
+import { type Visibility } from '../policy/index.js';
+import { type TaskScope } from './reply-check.js';
 
 export const MAX_TASKS = 100_000;
 export const MAX_TASK_TTL_MS = 7 * 86_400_000;
@@ -48,3 +50,17 @@ export class TaskRegistry {
 }
 
 const key = (server: string, taskId: string) => `${server}\u0000${taskId}`;
+
+/**
+ * The caller's tasks on one server: tasks it creates are recorded for it;
+ * a listed task is shown while it is the caller's and its tool is visible.
+ */
+export function taskScope(registry: TaskRegistry, server: string, principalId: string, v: Visibility): TaskScope {
+  return {
+    created: (taskId, tool, ttlMs) => registry.record(server, principalId, taskId, tool, ttlMs),
+    visible: (taskId) => {
+      const tool = registry.toolOf(server, principalId, taskId);
+      return tool !== null && v.tool(tool);
+    },
+  };
+}

@@ -1,5 +1,5 @@
 /**
- * HttpUpstream.exchange(): the MCP POST hot path on the gateway's HTTP/1.1 client.
+ * HttpUpstream.exchange(): the MCP POST hot path on undici's dispatch API.
  * JSON within the cap arrives as one Buffer; above it either streams on or
  * fails (the gateway must see all of a reply it rewrites); event streams are
  * Readables with backpressure whose destruction aborts the upstream request;

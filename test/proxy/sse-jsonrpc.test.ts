@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { LIST_KEYS } from '../../src/proxy/filter.js';
+import { LIST_KEYS } from '../../src/proxy/reply-check.js';
 import { parseMcpBody } from '../../src/proxy/jsonrpc.js';
 import { type Expected, type ReplyPlan } from '../../src/proxy/reply-check.js';
 import { relaySseBody, SseRelay } from '../../src/proxy/sse-relay.js';
