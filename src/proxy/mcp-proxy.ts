@@ -105,16 +105,13 @@ export class McpProxy {
   }
 
   private async forward(req: ProxyRequest, def: ServerDef, session: McpSession | null, batch: boolean, fwd: Forward): Promise<ProxyResponse> {
-    if (isStdio(def) || def.transport === 'sse') {
-      const { reply, session: s } = await this.calls.postVirtual(req, def, session, batch, fwd);
-      return relay(reply, this.relayContext(def, fwd.plan, s, toGatewayError));
-    }
-    const { reply, session: s, http } = await this.calls.postRemote(req, def, session, batch, fwd);
+    const virtual = isStdio(def) || def.transport === 'sse';
+    const call = virtual ? await this.calls.postVirtual(req, def, session, batch, fwd) : await this.calls.postRemote(req, def, session, batch, fwd);
     try {
-      return await relay(reply, this.relayContext(def, fwd.plan, s, (e) => http.mapError(e)));
+      return await relay(call.reply, this.relayContext(def, fwd.plan, call.session, call.mapError));
     } catch (e) {
       // A session just opened whose answer was refused is ended again: the client never learns its id.
-      if (s && !session) await this.deps.sessions.end(s);
+      if (call.session && !session) await this.deps.sessions.end(call.session);
       throw e;
     }
   }

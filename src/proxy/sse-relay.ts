@@ -25,8 +25,12 @@ export interface SseRelayLogger {
   debug(obj: object, msg: string): void;
 }
 
-/** Before the first message is relayed, at most this much other output (comments, ids) is held back. */
-const HOLD_LIMIT = 64 * 1024;
+/**
+ * Before the first message is relayed, at most this much other output
+ * (comments, ids) is held back: below the stream's buffer, so holding it never
+ * stalls the relay (nothing reads it before the response starts).
+ */
+const HOLD_LIMIT = 8 * 1024;
 
 type Verdict = { out: string; message: boolean } | { refused: string };
 
@@ -188,5 +192,6 @@ export class SseRelay extends Transform {
     for (const [id, exp] of this.plan.pending) this.push(formatSseEvent({ event: 'message', data: JSON.stringify(toJsonRpc(err, exp.clientId ?? id)) }));
     this.plan.pending.clear();
     this.push(null);
+    this.end();
   }
 }

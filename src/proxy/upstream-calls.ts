@@ -18,10 +18,16 @@ import { SessionManager, type McpSession } from './sessions.js';
 import { header, type ProxyLogger, type ProxyRequest } from './types.js';
 import { type UpstreamManager } from './upstream-manager.js';
 import { requestIdKey, sessionIdKey, withUpstreamIds } from './upstream-ids.js';
-import { type HttpUpstream } from './upstreams/http.js';
 
 /** The key of the upstream ids of a session's requests, or of one request outside a session. */
 export const idKeyOf = (session: McpSession | null): string => (session ? (session.idKey ??= sessionIdKey(session.id)) : requestIdKey());
+
+/** An upstream's reply to a POST, the session it belongs to, and how the upstream's transport failures map to gateway errors. */
+export interface UpstreamCall {
+  reply: UpstreamReplyLike;
+  session: McpSession | null;
+  mapError: (e: unknown) => GatewayError;
+}
 
 const sessionRequired = () => new GatewayError('bad_request', { detail: 'Bad Request: Mcp-Session-Id header is required' });
 
@@ -44,7 +50,7 @@ export class UpstreamCalls {
    * whole (it is checked before relay); an event stream is handed on. An
    * `initialize` answered 200 opens the gateway's session.
    */
-  async postRemote(req: ProxyRequest, def: RemoteServerDef, session: McpSession | null, batch: boolean, fwd: Forward): Promise<{ reply: UpstreamReplyLike; session: McpSession | null; http: HttpUpstream }> {
+  async postRemote(req: ProxyRequest, def: RemoteServerDef, session: McpSession | null, batch: boolean, fwd: Forward): Promise<UpstreamCall> {
     const opening = !session && fwd.hasInit;
     const release = opening ? await this.sessions.holdRoom(req.caller.id) : null;
     try {
@@ -54,7 +60,7 @@ export class UpstreamCalls {
     }
   }
 
-  private async exchangeRemote(req: ProxyRequest, def: RemoteServerDef, session: McpSession | null, batch: boolean, fwd: Forward, opening: boolean) {
+  private async exchangeRemote(req: ProxyRequest, def: RemoteServerDef, session: McpSession | null, batch: boolean, fwd: Forward, opening: boolean): Promise<UpstreamCall> {
     const http = this.upstreams.http(def);
     const headers = await this.headersFor(req, def, session);
     headers['content-type'] = 'application/json';
@@ -80,11 +86,11 @@ export class UpstreamCalls {
         throw e;
       }
     }
-    return { reply, session: s, http };
+    return { reply, session: s, mapError: (e) => http.mapError(e) };
   }
 
   /** POST to a channel-backed session (stdio, legacy SSE); an `initialize` without a session opens one. */
-  async postVirtual(req: ProxyRequest, def: ServerDef, session: McpSession | null, batch: boolean, fwd: Forward): Promise<{ reply: UpstreamReplyLike; session: McpSession }> {
+  async postVirtual(req: ProxyRequest, def: ServerDef, session: McpSession | null, batch: boolean, fwd: Forward): Promise<UpstreamCall> {
     let s = session;
     if (!s) {
       if (!fwd.hasInit) throw sessionRequired();
@@ -94,7 +100,7 @@ export class UpstreamCalls {
     const t0 = performance.now();
     try {
       const reply = await s.virtual!.post(fwd.messages, batch, accept.includes('text/event-stream'), req.signal);
-      return { reply, session: s };
+      return { reply, session: s, mapError: toGatewayError };
     } finally {
       this.audit.observeUpstream(def.name, t0);
     }
