@@ -4,5 +4,4 @@ export { UpstreamManager, type UpstreamStatus, type UpstreamState, type Discover
 export { type UpstreamCredentials, forwardableHeaders, FORWARDED_REQUEST_HEADERS } from './credentials.js';
 export { McpAudit, McpRequestRecord, type McpMetrics, type AuditDraft } from './mcp-audit.js';
 export { proxyLimits, DEFAULT_LIMITS, type ProxyLimits } from './principal-caps.js';
-export { McpProxy, MAX_GATHERED_REPLY, type McpProxyDeps, type ProxyRequest, type ProxyResponse, type ProxyCaller } from './mcp-proxy.js';
-export { SessionManager } from './sessions.js';
+export { type ProxyRequest, type ProxyResponse, type ProxyCaller } from './types.js';
