@@ -184,3 +184,28 @@ describe('HttpUpstream.exchange', () => {
     await slow.close();
   });
 });
+
+describe('HttpUpstream: informational responses', () => {
+  it('a 103 Early Hints before the response is not taken for the response', async () => {
+    const early = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeEarlyHints({ link: '</style.css>; rel=preload' });
+        res.writeHead(200, { 'content-type': 'text/event-stream' }).end('data: {}\n\n');
+      });
+    });
+    await new Promise<void>((r) => early.listen(0, '127.0.0.1', r));
+    const u = new HttpUpstream(remoteServerSchema.parse({ name: 'e', url: `http://127.0.0.1:${(early.address() as AddressInfo).port}/mcp` }));
+    try {
+      for (const gather of [0, 1024]) {
+        const r = await u.exchange({ method: 'POST', headers: {}, body: '{}', gather, overflow: 'stream' });
+        expect(r.status).toBe(200);
+        expect(r.headers['content-type']).toBe('text/event-stream');
+        expect(await text(r.body as Readable)).toBe('data: {}\n\n');
+      }
+    } finally {
+      await u.close();
+      early.close();
+    }
+  });
+});

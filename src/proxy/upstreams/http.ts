@@ -174,6 +174,7 @@ class ReplyHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    if (status < 200) return; // informational (103 Early Hints): the response is still to come
     this.status = status;
     this.headers = headers;
     const ct = headers['content-type'];
