@@ -40,7 +40,11 @@ const SSE = 'text/event-stream';
 const JSON_TYPE = 'application/json';
 
 /** The media type of a Content-Type value, lower-cased, without parameters. */
-const mediaType = (v: string | string[] | undefined): string => String(Array.isArray(v) ? v[0] : (v ?? '')).split(';', 1)[0].trim().toLowerCase();
+function mediaType(v: string | string[] | undefined): string {
+  const s = Array.isArray(v) ? v[0] : (v ?? '');
+  const semi = s.indexOf(';');
+  return (semi === -1 ? s : s.slice(0, semi)).trim().toLowerCase();
+}
 
 /** Discard a body the client will not get. */
 function drain(body: UpstreamReplyLike['body']): void {

@@ -45,7 +45,10 @@ export function withUpstreamIds(messages: readonly JsonRpcMessage[], pending: Ma
     if (isRequest(m)) {
       const id = upstreamId(key, m.id);
       const exp = pending.get(m.id);
-      if (exp) rekeyed.set(id, { ...exp, clientId: m.id });
+      if (exp) {
+        exp.clientId = m.id;
+        rekeyed.set(id, exp);
+      }
       out.push({ ...m, id });
       continue;
     }
