@@ -28,7 +28,7 @@ import { Metrics, instrumentAuthenticator } from './metrics/index.js';
 import { memoryLimiterFactory, RateLimits, redisLimiterFactory, type LimiterFactory } from './ratelimit/index.js';
 import { type Store } from './store/index.js';
 import { type Services } from './http/services.js';
-import { ServerRegistry, UpstreamManager } from './proxy/index.js';
+import { proxyLimits, ServerRegistry, UpstreamManager } from './proxy/index.js';
 import { McpProxy } from './proxy/mcp-proxy.js';
 import { SessionManager } from './proxy/sessions.js';
 import { CredentialService } from './proxy/user-credentials.js';
@@ -126,6 +126,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     childBaseEnv: config.childBaseEnv,
     logger,
     credentials: () => services.credentials,
+    limits: proxyLimits(config),
   });
   services.mcpSessions = new SessionManager(store, registry, services.upstreams, bus, cluster.replicaId, logger);
   closers.push(() => services.mcpSessions.close());

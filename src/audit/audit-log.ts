@@ -27,13 +27,17 @@ export interface AuditLogOptions {
  * `audit.stdout`, as JSON lines to stdout, whatever the store write does).
  * When the queue is full the event is counted in `dropped` (and the
  * `portcullis_audit_dropped_total` metric through `onDrop`) and a warning is
- * logged (at most every 10 s), never silently lost.
+ * logged (at most every 10 s), never silently lost. Work that must not run
+ * unaudited (MCP messages) first holds places with `reserve`: those events
+ * are never dropped, and the work is refused when the places are not there.
  */
 export class AuditLog implements AuditSink {
   private queue: (AuditEvent & { id: string; ts: string })[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private lastDropWarning = 0;
+  /** Places held by `reserve` and not yet used: they count as taken. */
+  private reserved = 0;
   dropped = 0;
   written = 0;
   /** Called with the number of events lost (metrics hook). */
@@ -52,9 +56,21 @@ export class AuditLog implements AuditSink {
     this.timer.unref();
   }
 
-  record(e: AuditEvent): void {
+  reserve(n: number): boolean {
+    if (!this.opts.enabled) return true;
+    if (this.queue.length + this.reserved + n > this.opts.queueSize) return false;
+    this.reserved += n;
+    return true;
+  }
+
+  release(n: number): void {
+    this.reserved = Math.max(0, this.reserved - n);
+  }
+
+  record(e: AuditEvent, reserved = false): void {
     if (!this.opts.enabled) return;
-    if (this.queue.length >= this.opts.queueSize) {
+    if (reserved && this.reserved > 0) this.reserved--;
+    else if (this.queue.length + this.reserved >= this.opts.queueSize) {
       this.dropped++;
       this.onDrop(1);
       const t = Date.now();

@@ -54,6 +54,17 @@ export interface AuditEvent {
 }
 
 export interface AuditSink {
-  /** Enqueue one event. The sink takes ownership of `e` (it is stamped with id and time in place): pass a fresh object. */
-  record(e: AuditEvent): void;
+  /**
+   * Enqueue one event. The sink takes ownership of `e` (it is stamped with id and time in place): pass a fresh object.
+   * `reserved`: the event takes one of the places held by `reserve`, so it is never dropped.
+   */
+  record(e: AuditEvent, reserved?: boolean): void;
+  /**
+   * Hold room for `n` events that are about to be recorded: false when the
+   * queue cannot take `n` more now (the caller refuses the work instead of
+   * doing it unaudited). Each `record(e, true)` uses one place; `release`
+   * gives back places that will not be used.
+   */
+  reserve(n: number): boolean;
+  release(n: number): void;
 }

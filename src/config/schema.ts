@@ -79,6 +79,10 @@ const remoteServer = z.strictObject({
   timeout: duration().default(60_000),
   /** Max concurrent upstream connections in the keep-alive pool. */
   connections: z.number().int().min(1).max(1024).default(64),
+  /** `transport: sse` only: an upstream session unused this long is closed (default 10m, applied by the session sweep). */
+  idle_timeout: duration().optional(),
+}).superRefine((s, ctx) => {
+  if (s.idle_timeout !== undefined && s.transport !== 'sse') ctx.addIssue({ code: 'custom', message: 'applies to stdio servers and remote servers with transport: sse only', path: ['idle_timeout'] });
 });
 
 const stdioServer = z.strictObject({
@@ -237,6 +241,8 @@ export const configSchema = z.strictObject({
       trusted_proxies: z.array(cidr()).default([]),
       shutdown_timeout: duration().default(10_000),
       timeouts: serverTimeouts,
+      /** Most JSON-RPC messages in one batch (larger: 413, nothing forwarded). */
+      max_batch: z.number().int().min(1).max(100_000).default(100),
       tls: z
         .strictObject({
           cert_file: z.string(),
@@ -304,6 +310,18 @@ export const configSchema = z.strictObject({
       per_token: z.strictObject({ default_per_hour: z.number().int().min(1) }).optional(),
       global: rateRule.optional(),
       exempt: z.array(cidr()).default([]),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      /** Caps per principal, so one caller cannot exhaust a shared upstream (past a cap: 429). */
+      per_principal: z
+        .strictObject({
+          sessions: z.number().int().min(1).max(1_000_000).default(100),
+          stdio_processes: z.number().int().min(1).max(10_000).default(4),
+          event_streams: z.number().int().min(1).max(1_000_000).default(20),
+        })
+        .prefault({}),
     })
     .prefault({}),
   audit: z

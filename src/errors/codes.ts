@@ -43,12 +43,16 @@ export const ERROR_CODES = {
   encryption_key_missing: { status: 409, title: 'Conflict', doc: 'Per-user upstream credentials cannot be stored: no `credentials.encryption_key` (or `PORTCULLIS_ENCRYPTION_KEY`) is configured.' },
   // 413
   payload_too_large: { status: 413, title: 'Payload Too Large', doc: 'The body exceeds `server.body_limit`.' },
+  batch_too_large: { status: 413, title: 'Payload Too Large', doc: 'The JSON-RPC batch has more messages than `server.max_batch`, or more than the audit queue can take right now (every message is audited or refused); nothing was forwarded.' },
   // 431
   headers_too_large: { status: 431, title: 'Request Header Fields Too Large', doc: 'The request head is larger than the server accepts (16 KiB); the connection is closed.' },
   // 422
   validation_failed: { status: 422, title: 'Unprocessable Content', doc: 'The body failed validation; `errors[]` names each offending field.' },
   // 429
   rate_limited: { status: 429, title: 'Too Many Requests', doc: 'A rate limit was hit; see `Retry-After` and `RateLimit-*` headers.' },
+  too_many_sessions: { status: 429, title: 'Too Many Requests', doc: 'The principal holds `limits.per_principal.sessions` open MCP sessions; end one (DELETE) before opening another.' },
+  too_many_processes: { status: 429, title: 'Too Many Requests', doc: 'The principal runs `limits.per_principal.stdio_processes` stdio processes on this replica; end a stdio session first.' },
+  too_many_streams: { status: 429, title: 'Too Many Requests', doc: 'The principal has `limits.per_principal.event_streams` event streams open on this replica; close one first.' },
   login_throttled: { status: 429, title: 'Too Many Requests', doc: 'Too many failed logins for this account or address; see `Retry-After`.' },
   // 5xx
   internal_error: { status: 500, title: 'Internal Server Error', doc: 'An unexpected error; details are in the server log only.' },

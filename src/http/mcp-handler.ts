@@ -18,11 +18,9 @@ import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type Authenticator } from '../auth/authenticate.js';
 import { mcpChallenge } from '../auth/challenge.js';
 import { type Principal } from '../auth/principal.js';
-import { type AuditSink } from '../audit/types.js';
 import { SERVER_NAME_RE } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors/index.js';
 import { type Logger } from '../lib/logger.js';
-import { type Metrics } from '../metrics/index.js';
 import { type McpProxy, type ProxyRequest, type ProxyResponse } from '../proxy/mcp-proxy.js';
 import { type RateLimits } from '../ratelimit/index.js';
 import { readBody, settleUnreadBody } from './body.js';
@@ -34,8 +32,6 @@ import { applyPrincipalLimits } from './middleware/rate-limit.js';
 export interface McpHandlerDeps {
   proxy: McpProxy;
   auth: Authenticator;
-  audit: AuditSink;
-  metrics: Metrics;
   logger: Logger;
   limits: RateLimits;
   clientIp: ClientIpResolver;
@@ -97,8 +93,7 @@ async function authenticateCaller(d: McpHandlerDeps, req: McpRequest, name: stri
     return await d.auth.authenticate(credentialInput(req));
   } catch (e) {
     if (e instanceof GatewayError && e.status === 401) {
-      d.audit.record({ action: 'mcp.request', actorType: 'anonymous', server: name, method: null, decision: 'deny', status: 401, ip: clientIpOf(d, req), detail: { code: e.code } });
-      d.metrics.mcpRequest(d.isServer(name) ? name : null, null, 'unauthenticated');
+      d.proxy.audit.unauthenticated(name, clientIpOf(d, req), e.code);
     }
     throw withChallenge(e, (code) => mcpChallenge(d.resourceMetadataUrl(name), code));
   }

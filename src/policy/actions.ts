@@ -17,8 +17,14 @@ export type McpAction =
   | { kind: 'resource'; server: string; method: string; uri: string; level: AccessLevel }
   | { kind: 'prompt'; server: string; method: string; name: string }
   | { kind: 'completion'; server: string; method: string; ref: CompletionRef }
-  /** tasks/get (read), tasks/result and tasks/cancel (execute): a grant of that level on the server. */
-  | { kind: 'task'; server: string; method: string; level: AccessLevel }
+  /**
+   * tasks/get (read), tasks/result and tasks/cancel (execute) on one task:
+   * a grant of that level on the server covering `tool`, the tool whose call
+   * created the task. The proxy fills `tool` in from its record of the tasks
+   * the caller created, and refuses a task it has no record of before the
+   * policy is asked (src/proxy/tasks.ts).
+   */
+  | { kind: 'task'; server: string; method: string; level: AccessLevel; taskId: string; tool: string | null }
   /** Malformed params for a method the policy must inspect: always denied. */
   | { kind: 'invalid'; server: string; method: string; why: string }
   /** Any other method: admins only. */
@@ -63,10 +69,12 @@ export function classify(server: string, method: string | undefined, params: unk
       return { kind: 'invalid', server, method, why: 'params.ref must name a prompt or a resource' };
     }
     case 'tasks/get':
-      return { kind: 'task', server, method, level: 'read' };
     case 'tasks/result':
-    case 'tasks/cancel':
-      return { kind: 'task', server, method, level: 'execute' };
+    case 'tasks/cancel': {
+      const taskId = str(p.taskId, 1024);
+      if (!taskId) return { kind: 'invalid', server, method, why: 'params.taskId is required' };
+      return { kind: 'task', server, method, level: method === 'tasks/get' ? 'read' : 'execute', taskId, tool: null };
+    }
   }
   return { kind: 'unknown', server, method };
 }
@@ -100,6 +108,8 @@ export function actionTarget(a: McpAction): string | null {
       return `prompt ${a.name}`;
     case 'completion':
       return a.ref.type === 'prompt' ? `prompt ${a.ref.name}` : `resource ${a.ref.uri}`;
+    case 'task':
+      return `task ${a.taskId}`;
     default:
       return null;
   }

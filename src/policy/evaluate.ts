@@ -110,7 +110,8 @@ function grantAllows(grants: readonly CompiledGrant[], a: McpAction): boolean {
         ? grants.some((g) => g.level === 'execute' && g.prompts((a.ref as { name: string }).name))
         : grants.some((g) => g.level === 'execute' && g.resources((a.ref as { uri: string }).uri));
     case 'task':
-      return grants.some((g) => lvl(a.level, g));
+      // A task is used with the rights on the tool that created it (read: its status; execute: its result, cancelling it).
+      return grants.some((g) => lvl(a.level, g) && (a.tool === null || g.tools(a.tool as string)));
     default:
       return false;
   }

@@ -16,50 +16,26 @@ export interface UpstreamCredentials {
   cachedHeadersFor(principalId: string, server: string): Readonly<Record<string, string>> | null | undefined;
 }
 
-/** Request headers that never travel from the client to an upstream. */
-export const NEVER_FORWARDED = new Set([
-  'authorization',
-  'proxy-authorization',
-  'x-api-key',
-  'cookie',
-  // hop-by-hop (RFC 9110 §7.6.1) and framing
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'content-length',
-  'expect',
-  // the gateway must read what it filters: upstream bodies are requested unencoded
-  'accept-encoding',
-  // the gateway validated these; the upstream sees the gateway as its client
-  'origin',
-  'referer',
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-proto',
-  'x-real-ip',
-  // the gateway's own session id is translated, never passed as is
-  'mcp-session-id',
-]);
-
 /**
- * Client headers that may be forwarded: everything except credentials,
- * hop-by-hop headers and those named in `Connection`.
+ * The client request headers that reach an upstream (an allow-list: every
+ * other header stays at the gateway, whatever its name): what MCP needs
+ * (`Accept` for the JSON / event-stream negotiation, `MCP-Protocol-Version`,
+ * `Last-Event-ID` for resuming a stream) and what identifies or traces the
+ * client without carrying authority (`User-Agent`, W3C `traceparent` and
+ * `tracestate`). Credentials, cookies, `X-Forwarded-*`, method overrides and
+ * the client's `Mcp-Session-Id` never pass; the upstream's own credentials come
+ * from the server's `headers` and the caller's stored ones.
  */
+export const FORWARDED_REQUEST_HEADERS: readonly string[] = ['accept', 'mcp-protocol-version', 'last-event-id', 'user-agent', 'traceparent', 'tracestate'];
+
+/** The allowed client headers present in the request, minus any the client named in `Connection` (hop-by-hop). */
 export function forwardableHeaders(headers: Readonly<Record<string, string | string[] | undefined>>): Record<string, string> {
   const conn = headers['connection'];
   const named = conn ? connectionNamed(conn) : null;
   const out: Record<string, string> = {};
-  for (const k in headers) {
-    const v = headers[k];
-    if (v === undefined) continue;
-    const key = k.toLowerCase();
-    if (NEVER_FORWARDED.has(key) || named?.has(key)) continue;
+  for (const key of FORWARDED_REQUEST_HEADERS) {
+    const v = headers[key];
+    if (v === undefined || named?.has(key)) continue;
     out[key] = Array.isArray(v) ? v.join(', ') : v;
   }
   return out;
@@ -79,5 +55,8 @@ function connectionNamed(conn: string | string[]): Set<string> | null {
   return named;
 }
 
-/** Response headers relayed from an upstream to the client (allow-list). */
-export const RELAYED_RESPONSE_HEADERS = ['content-type', 'cache-control', 'mcp-protocol-version', 'retry-after', 'content-encoding'];
+/**
+ * Response headers relayed from an upstream to the client (allow-list). The
+ * content type is the gateway's own (it re-serializes every body it relays).
+ */
+export const RELAYED_RESPONSE_HEADERS = ['cache-control', 'mcp-protocol-version', 'retry-after'];

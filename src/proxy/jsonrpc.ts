@@ -1,9 +1,12 @@
 /**
  * JSON-RPC 2.0 message parsing and classification for MCP bodies. Each body is
- * parsed exactly once; the parsed messages drive authorization, and the
- * original bytes are forwarded when nothing had to be removed.
+ * parsed once, with bounded nesting (lib/json.ts); the parsed messages drive
+ * authorization, and what is forwarded is re-serialized from them, never the
+ * client's bytes (a duplicate key cannot show the gateway one tool name and an
+ * upstream parser another).
  */
 import { GatewayError, type JsonRpcId } from '../errors/index.js';
+import { JsonDepthError, parseJson } from '../lib/json.js';
 
 export interface JsonRpcRequest {
   jsonrpc: '2.0';
@@ -33,16 +36,21 @@ export const isRequest = (m: JsonRpcMessage): m is JsonRpcRequest => 'method' in
 export const isNotification = (m: JsonRpcMessage): m is JsonRpcNotification => 'method' in m && !('id' in m && m.id !== undefined);
 export const isResponse = (m: JsonRpcMessage): m is JsonRpcResponse => !('method' in m);
 
-/** Parse an MCP POST body: one message or a non-empty batch. Throws parse_error / invalid_jsonrpc. */
-export function parseMcpBody(body: Buffer | string): ParsedBody {
+/**
+ * Parse an MCP POST body: one message or a non-empty batch of at most
+ * `maxBatch` messages. Throws parse_error (not JSON, or nested too deeply),
+ * invalid_jsonrpc, or batch_too_large.
+ */
+export function parseMcpBody(body: Buffer | string, maxBatch = Number.POSITIVE_INFINITY): ParsedBody {
   let value: unknown;
   try {
-    value = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
-  } catch {
-    throw new GatewayError('parse_error', { detail: 'Parse error: the body is not valid JSON' });
+    value = parseJson(body);
+  } catch (e) {
+    throw new GatewayError('parse_error', { detail: e instanceof JsonDepthError ? `Parse error: ${e.message}` : 'Parse error: the body is not valid JSON' });
   }
   if (Array.isArray(value)) {
     if (value.length === 0) throw new GatewayError('invalid_jsonrpc', { detail: 'Invalid Request: empty batch' });
+    if (value.length > maxBatch) throw new GatewayError('batch_too_large', { detail: `The batch has ${value.length} messages; at most ${maxBatch} are accepted (server.max_batch)` });
     const messages = value.map((v, i) => checkMessage(v, i));
     const seen = new Set<string | number>();
     for (const m of messages) {
@@ -79,6 +87,11 @@ function checkMessage(v: unknown, where: string | number): JsonRpcMessage {
   if (hasResult === hasError) throw invalid(where, 'a response needs exactly one of result and error');
   if (hasError && (!o.error || typeof o.error !== 'object')) throw invalid(where, 'error must be an object');
   return o as unknown as JsonRpcMessage;
+}
+
+/** The serialized body to forward: the allowed messages, in the shape the client sent. */
+export function serializeForward(messages: readonly JsonRpcMessage[], batch: boolean): string {
+  return JSON.stringify(batch ? messages : messages[0]);
 }
 
 /** The id to answer a whole-body error with: the single request's id, else null. */

@@ -5,6 +5,9 @@
 import { isStdio, type ServerDef } from '../config/schema.js';
 import { type ServerSource } from './registry.js';
 
+/** How long a legacy-SSE upstream session may stay unused when its server sets no `idle_timeout`. */
+export const LEGACY_SSE_IDLE_TIMEOUT_MS = 600_000;
+
 export type Transport = 'streamable-http' | 'sse' | 'stdio';
 
 export const transportOf = (def: ServerDef): Transport => (isStdio(def) ? 'stdio' : def.transport);
@@ -33,5 +36,11 @@ export function serverDefinition(def: ServerDef) {
       idle_timeout_ms: def.idle_timeout,
       max_processes: def.max_processes,
     };
-  return { url: def.url, headers: Object.keys(def.headers).sort(), timeout_ms: def.timeout, connections: def.connections };
+  return {
+    url: def.url,
+    headers: Object.keys(def.headers).sort(),
+    timeout_ms: def.timeout,
+    connections: def.connections,
+    ...(def.transport === 'sse' ? { idle_timeout_ms: def.idle_timeout ?? LEGACY_SSE_IDLE_TIMEOUT_MS } : {}),
+  };
 }

@@ -12,7 +12,9 @@ import { type Bus } from '../lib/bus.js';
 import { randomToken } from '../lib/crypto.js';
 import { LruCache } from '../lib/lru.js';
 import { type Store } from '../store/index.js';
+import { DEFAULT_LIMITS, tooManySessions } from './principal-caps.js';
 import { type ServerRegistry } from './registry.js';
+import { LEGACY_SSE_IDLE_TIMEOUT_MS } from './server-view.js';
 import { type UpstreamManager } from './upstream-manager.js';
 import { type VirtualSession } from './upstreams/virtual-session.js';
 
@@ -23,6 +25,8 @@ export interface McpSession {
   upstreamSessionId: string | null;
   /** Channel-backed session (legacy SSE or stdio upstream) held by this replica. */
   virtual: VirtualSession | null;
+  /** The key of this session's upstream request ids (upstream-ids.ts), derived once when first needed. */
+  idKey?: string;
 }
 
 export interface SessionLogger {
@@ -34,6 +38,12 @@ const SWEEP_MS = 1_000;
 /** A session row unused this long is deleted (the upstream has long forgotten it too); clients re-initialize. */
 export const SESSION_RETENTION_MS = 24 * 3_600_000;
 const PRUNE_EVERY_MS = 3_600_000;
+/**
+ * For `limits.per_principal.sessions`, a session counts as open from its
+ * creation until it is ended or has gone unused this long (a client that
+ * never sends DELETE does not lock its principal out for the whole retention).
+ */
+export const OPEN_SESSION_WINDOW_MS = 3_600_000;
 
 /** A channel-backed session (stdio, legacy SSE) reached a replica that does not hold it. */
 const wrongReplica = () =>
@@ -53,6 +63,8 @@ export class SessionManager {
   /** Sessions used since the last sweep: their last_seen_at is written in one batch, never per message. */
   private touched = new Set<string>();
   private lastPrune = 0;
+  /** Sessions being opened on this replica, per principal (counted against the cap until created). */
+  private readonly opening = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -72,9 +84,43 @@ export class SessionManager {
     this.sweeper.unref();
   }
 
-  /** Record a new session for `principalId` (one store write). */
-  async create(def: ServerDef, principalId: string, upstreamSessionId: string | null, virtual: VirtualSession | null): Promise<McpSession> {
-    const s: McpSession = { id: randomToken(24), server: def.name, principalId, upstreamSessionId, virtual };
+  /**
+   * Hold a place for a new session of `principalId`: 429 too_many_sessions
+   * when the principal already has `limits.per_principal.sessions` open
+   * sessions (counted in the store, so across replicas, plus those being
+   * opened here). Call the returned function once the session was created or
+   * failed to open. Session creation is a cold path: one store query here.
+   */
+  async holdRoom(principalId: string): Promise<() => void> {
+    const cap = this.upstreams.limits?.perPrincipal.sessions ?? DEFAULT_LIMITS.perPrincipal.sessions;
+    const mine = (this.opening.get(principalId) ?? 0) + 1;
+    this.opening.set(principalId, mine);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const n = (this.opening.get(principalId) ?? 1) - 1;
+      if (n > 0) this.opening.set(principalId, n);
+      else this.opening.delete(principalId);
+    };
+    try {
+      const open = await this.store.mcpSessions.countOpen(principalId, new Date(Date.now() - OPEN_SESSION_WINDOW_MS).toISOString());
+      if (open + (this.opening.get(principalId) ?? 0) > cap) throw tooManySessions(cap);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    return release;
+  }
+
+  /** A new session id (192 random bits), for a session about to be created. */
+  static newId(): string {
+    return randomToken(24);
+  }
+
+  /** Record a new session for `principalId` (one store write); `id` from newId() when it was needed before. */
+  async create(def: ServerDef, principalId: string, upstreamSessionId: string | null, virtual: VirtualSession | null, id = SessionManager.newId()): Promise<McpSession> {
+    const s: McpSession = { id, server: def.name, principalId, upstreamSessionId, virtual };
     await this.store.mcpSessions.insert({ id: s.id, server: s.server, principalId, upstreamSessionId, replica: virtual ? this.replicaId : null });
     if (virtual) this.local.set(s.id, s);
     else this.remote.set(s.id, s);
@@ -155,8 +201,8 @@ export class SessionManager {
   }
 
   /**
-   * Housekeeping, every sweep: end stdio sessions idle past the server's
-   * idle_timeout; write last_seen_at of the sessions used since the last sweep
+   * Housekeeping, every sweep: end stdio and legacy-SSE sessions idle past the
+   * server's idle_timeout (10 minutes unless set); write last_seen_at of the sessions used since the last sweep
    * (one UPDATE); once an hour, delete session rows unused for SESSION_RETENTION_MS
    * (any replica may do it; it is idempotent).
    */
@@ -177,7 +223,7 @@ export class SessionManager {
     for (const s of this.local.values()) {
       const def = this.registry.get(s.server);
       if (!s.virtual || s.virtual.busy) continue;
-      const idle = def && isStdio(def) ? def.idle_timeout : null;
+      const idle = !def ? null : isStdio(def) ? def.idle_timeout : def.transport === 'sse' ? (def.idle_timeout ?? LEGACY_SSE_IDLE_TIMEOUT_MS) : null;
       if (!def || (idle !== null && now - s.virtual.lastActivity > idle)) {
         this.logger.debug({ server: s.server }, 'ending idle MCP session');
         void this.end(s);

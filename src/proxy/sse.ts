@@ -1,8 +1,12 @@
 /**
- * Incremental Server-Sent Events parsing (WHATWG event-stream format) for
- * streams the gateway inspects while relaying them: chunks go in as they
- * arrive, complete events come out, and each event keeps its raw text so an
- * event the gateway does not change is relayed byte-for-byte.
+ * Incremental Server-Sent Events parsing (WHATWG HTML, "Parsing an event
+ * stream") for streams the gateway inspects while relaying them: chunks go in
+ * as they arrive, complete events come out. UTF-8 with one leading BOM
+ * stripped; lines end in CRLF, LF or CR; `data` lines are joined with LF; one
+ * space after the colon is removed; an `id` with NUL is ignored; `retry` is
+ * digits only; unknown fields are ignored; an event without its blank line at
+ * the end of the stream is never dispatched. The gateway relays what it
+ * parsed, re-serialized (formatSseEvent), never the upstream's bytes.
  */
 import { StringDecoder } from 'node:string_decoder';
 
@@ -13,8 +17,10 @@ export interface SseEvent {
   retry?: number;
   /** Joined `data:` lines; undefined when the block had no data field (comments only). */
   data?: string;
-  /** The block's lines as received, without the terminating blank line. */
+  /** The block's lines as received, without the terminating blank line (for logs and tests). */
   raw: string;
+  /** The block had only comment lines (a keep-alive). */
+  comment?: boolean;
 }
 
 /** Cap on one event's size; a longer event aborts the stream (hostile or broken peer). */
@@ -26,10 +32,15 @@ export class SseParser {
   private lines: string[] = [];
   private size = 0;
   private pendingCr = false;
+  private started = false;
 
   /** Feed bytes; returns the events completed by them. */
   push(chunk: Buffer | string): SseEvent[] {
     let text = typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
+    if (!this.started && text.length > 0) {
+      this.started = true;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
     if (this.pendingCr) {
       this.pendingCr = false;
       if (text.startsWith('\n')) text = text.slice(1);
@@ -71,8 +82,10 @@ export class SseParser {
 function parseBlock(lines: string[]): SseEvent {
   const ev: SseEvent = { raw: lines.join('\n') };
   let data: string[] | undefined;
+  let fields = 0;
   for (const line of lines) {
     if (line.startsWith(':')) continue;
+    fields++;
     const colon = line.indexOf(':');
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? '' : line.slice(colon + 1);
@@ -93,6 +106,7 @@ function parseBlock(lines: string[]): SseEvent {
     }
   }
   if (data) ev.data = data.join('\n');
+  if (fields === 0) ev.comment = true;
   return ev;
 }
 

@@ -1,14 +1,17 @@
 /**
  * Owns every connection to upstream MCP servers: the request and stream pools
  * of each remote server (upstreams/http.ts), legacy SSE connections and stdio
- * processes per session, their counts and caps, operator start/stop of stdio
- * servers, and tool discovery.
+ * processes per session, their counts and caps (per server `max_processes`,
+ * per principal `limits.per_principal.stdio_processes`), operator start/stop
+ * of stdio servers, and tool discovery. It also carries the proxy's limits
+ * (`server.max_batch`, `limits.per_principal`) read from the config.
  */
 import { randomUUID } from 'node:crypto';
 import { isStdio, type RemoteServerDef, type ServerDef, type StdioServerDef } from '../config/schema.js';
 import { GatewayError } from '../errors/index.js';
 import { type UpstreamCredentials } from './credentials.js';
 import { type JsonRpcResponse } from './jsonrpc.js';
+import { DEFAULT_LIMITS, PrincipalCounter, tooManyProcesses, type ProxyLimits } from './principal-caps.js';
 import { type ServerRegistry } from './registry.js';
 import { SseParser } from './sse.js';
 import { type ChannelLogger } from './upstreams/channel.js';
@@ -53,6 +56,8 @@ export interface UpstreamManagerDeps {
   logger: ChannelLogger;
   /** Read at use time: the per-user credentials hook may be installed after construction. */
   credentials: () => UpstreamCredentials | null;
+  /** `server.max_batch` and `limits.per_principal` (default: the documented defaults). */
+  limits?: ProxyLimits;
 }
 
 export class UpstreamManager {
@@ -65,8 +70,13 @@ export class UpstreamManager {
   private closed = false;
   /** Identifies this replica in the shared session table. */
   readonly replicaId = randomUUID();
+  readonly limits: ProxyLimits;
+  /** stdio processes per principal on this replica. */
+  private readonly processesOf: PrincipalCounter;
 
   constructor(private readonly deps: UpstreamManagerDeps) {
+    this.limits = deps.limits ?? DEFAULT_LIMITS;
+    this.processesOf = new PrincipalCounter(() => this.limits.perPrincipal.stdioProcesses, tooManyProcesses);
     this.unsubscribe = deps.registry.onChange((changes) => {
       for (const c of changes) {
         const pool = this.pools.get(c.name);
@@ -100,26 +110,25 @@ export class UpstreamManager {
    * server's configured `headers`. The operator's headers win on a name clash
    * (the credentials API refuses such names anyway). Written into `out` when given.
    */
-  upstreamHeaders(def: ServerDef, principalId: string | null, out: Record<string, string> = {}): Record<string, string> | Promise<Record<string, string>> {
+  async upstreamHeaders(def: ServerDef, principalId: string | null, out: Record<string, string> = {}): Promise<Record<string, string>> {
     const hook = this.deps.credentials();
-    if (hook && principalId) {
-      // Synchronous when the principal's entry is cached (every warm request): no promise, no tick.
-      const known = hook.cachedHeadersFor(principalId, def.name);
-      if (known === undefined) return hook.headersFor(principalId, def.name).then((extra) => withServerHeaders(def, extra, out));
-      return withServerHeaders(def, known, out);
-    }
-    return withServerHeaders(def, null, out);
+    if (!hook || !principalId) return withServerHeaders(def, null, out);
+    // The principal's entry is cached on every warm request: no store round trip.
+    const known = hook.cachedHeadersFor(principalId, def.name);
+    return withServerHeaders(def, known === undefined ? await hook.headersFor(principalId, def.name) : known, out);
   }
 
   /**
    * A channel-backed session for a legacy SSE or stdio server. stdio: one new
    * process, refused with 503 when max_processes are running or the server
-   * was stopped by an operator.
+   * was stopped by an operator, and with 429 when the principal runs its
+   * `limits.per_principal.stdio_processes` (the gateway's own sessions,
+   * `principalId` null, are not counted).
    */
   async openVirtual(def: ServerDef, principalId: string | null, onClosed: (err?: Error) => void): Promise<VirtualSession> {
     if (this.closed) throw new GatewayError('service_unavailable', { detail: 'The gateway is shutting down' });
     let channel;
-    if (isStdio(def)) channel = await this.spawn(def);
+    if (isStdio(def)) channel = await this.spawnFor(def, principalId);
     else {
       if (def.transport !== 'sse') throw new TypeError('openVirtual is for sse and stdio servers');
       const http = this.http(def);
@@ -136,6 +145,26 @@ export class UpstreamManager {
     });
     this.virtual.add(s);
     return s;
+  }
+
+  /** A process of `def` counted against the principal's cap while it runs. */
+  private async spawnFor(def: StdioServerDef, principalId: string | null): Promise<StdioChannel> {
+    if (principalId === null) return this.spawn(def);
+    this.processesOf.acquire(principalId);
+    let ch: StdioChannel;
+    try {
+      ch = await this.spawn(def);
+    } catch (e) {
+      this.processesOf.release(principalId);
+      throw e;
+    }
+    ch.onCloseHooks.push(() => this.processesOf.release(principalId));
+    return ch;
+  }
+
+  /** stdio processes the principal runs on this replica. */
+  processesOfPrincipal(principalId: string): number {
+    return this.processesOf.count(principalId);
   }
 
   private async spawn(def: StdioServerDef): Promise<StdioChannel> {

@@ -63,6 +63,17 @@ export class McpSessionStore {
     return (await this.db.kysely.selectFrom('mcp_sessions').selectAll().where('server', '=', server).execute()).map(toRecord);
   }
 
+  /** Sessions of one principal seen at or after `sinceIso` (the per-principal session cap; a cold path). */
+  async countOpen(principalId: string, sinceIso: string): Promise<number> {
+    const r = await this.db.kysely
+      .selectFrom('mcp_sessions')
+      .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+      .where('principal_id', '=', principalId)
+      .where('last_seen_at', '>=', sinceIso)
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
   /** Drop sessions not seen since `beforeIso` (housekeeping). */
   async deleteStale(beforeIso: string): Promise<number> {
     const r = await this.db.kysely.deleteFrom('mcp_sessions').where('last_seen_at', '<', beforeIso).executeTakeFirst();

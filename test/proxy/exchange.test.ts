@@ -1,5 +1,5 @@
 /**
- * HttpUpstream.exchange(): the MCP POST hot path on the gateway's HTTP/1.1 client.
+ * HttpUpstream.exchange(): the MCP POST hot path on undici's dispatch API.
  * JSON within the cap arrives as one Buffer; above it either streams on or
  * fails (the gateway must see all of a reply it rewrites); event streams are
  * Readables with backpressure whose destruction aborts the upstream request;
@@ -182,5 +182,30 @@ describe('HttpUpstream.exchange', () => {
     expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
     await u.close();
     await slow.close();
+  });
+});
+
+describe('HttpUpstream: informational responses', () => {
+  it('a 103 Early Hints before the response is not taken for the response', async () => {
+    const early = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeEarlyHints({ link: '</style.css>; rel=preload' });
+        res.writeHead(200, { 'content-type': 'text/event-stream' }).end('data: {}\n\n');
+      });
+    });
+    await new Promise<void>((r) => early.listen(0, '127.0.0.1', r));
+    const u = new HttpUpstream(remoteServerSchema.parse({ name: 'e', url: `http://127.0.0.1:${(early.address() as AddressInfo).port}/mcp` }));
+    try {
+      for (const gather of [0, 1024]) {
+        const r = await u.exchange({ method: 'POST', headers: {}, body: '{}', gather, overflow: 'stream' });
+        expect(r.status).toBe(200);
+        expect(r.headers['content-type']).toBe('text/event-stream');
+        expect(await text(r.body as Readable)).toBe('data: {}\n\n');
+      }
+    } finally {
+      await u.close();
+      early.close();
+    }
   });
 });

@@ -1,8 +1,20 @@
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { rewriteSseBody, SseRewriter } from '../../src/proxy/filter.js';
+import { LIST_KEYS } from '../../src/proxy/reply-check.js';
 import { parseMcpBody } from '../../src/proxy/jsonrpc.js';
+import { type Expected, type ReplyPlan } from '../../src/proxy/reply-check.js';
+import { relaySseBody, SseRelay } from '../../src/proxy/sse-relay.js';
 import { formatSseEvent, SseParser } from '../../src/proxy/sse.js';
-import { GatewayError } from '../../src/errors/index.js';
+import { GatewayError, toGatewayError } from '../../src/errors/index.js';
+import { type JsonRpcResponse } from '../../src/proxy/jsonrpc.js';
+
+/** A reply plan as the proxy builds one: `lists` maps request ids to list methods; `byShape` is a GET stream. */
+function replyPlan(o: { visibility: ReplyPlan['visibility']; lists?: Map<string | number, string>; byShape?: boolean; gatewayReplies?: JsonRpcResponse[] }): ReplyPlan {
+  const pending = new Map<string | number, Expected>();
+  for (const [id, method] of o.lists ?? []) pending.set(id, { method, list: LIST_KEYS[method] });
+  return { mode: o.byShape ? 'stream' : 'post', pending, visibility: o.visibility, tasks: null, gatewayReplies: o.gatewayReplies ?? [] };
+}
+const silent = { debug() {} };
 
 describe('SSE parser', () => {
   it('parses events split at arbitrary byte boundaries, with CRLF, CR and LF line ends', () => {
@@ -35,18 +47,19 @@ describe('SSE parser', () => {
 
 describe('SSE rewriting of list results', () => {
   const vis = { all: false, tool: (n: string) => n === 'ok', resource: () => true, template: () => true, prompt: () => true };
-  async function run(input: string[], plan: Partial<ConstructorParameters<typeof SseRewriter>[0]> = {}) {
-    const rw = new SseRewriter({ visibility: vis, listIds: new Map([[1, 'tools/list']]), byShape: false, gatewayReplies: [], ...plan });
+  async function run(input: string[], plan: { lists?: Map<string | number, string>; byShape?: boolean; gatewayReplies?: JsonRpcResponse[] } = {}) {
+    const source = new PassThrough();
+    const rw = new SseRelay(source, replyPlan({ visibility: vis, lists: new Map([[1, 'tools/list']]), ...plan }), 'demo', silent, toGatewayError);
     const chunks: string[] = [];
     rw.on('data', (c) => chunks.push(String(c)));
     const done = new Promise((r) => rw.on('end', r));
-    for (const c of input) rw.write(Buffer.from(c));
-    rw.end();
+    for (const c of input) source.write(Buffer.from(c));
+    source.end();
     await done;
     return chunks.join('');
   }
 
-  it('filters only the tracked list response and relays every other event byte for byte', async () => {
+  it('filters only the tracked list response and relays every other event unchanged', async () => {
     const list = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'ok' }, { name: 'hidden' }] } });
     const note = 'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"hidden"}}';
     const out = await run([note + '\n\n', `id: 5\nevent: message\ndata: ${list.slice(0, 20)}`, `${list.slice(20)}\n\n`]);
@@ -57,36 +70,37 @@ describe('SSE rewriting of list results', () => {
   });
 
   it('emits gateway replies first', async () => {
-    const out = await run(['data: {}\n\n'], { gatewayReplies: [{ jsonrpc: '2.0', id: 9, error: { code: -32003, message: 'denied' } }] });
-    expect(out.indexOf('"id":9')).toBeLessThan(out.indexOf('data: {}'));
+    const note = 'data: {"jsonrpc":"2.0","method":"notifications/message","params":{}}';
+    const out = await run([note + '\n\n'], { gatewayReplies: [{ jsonrpc: '2.0', id: 9, error: { code: -32003, message: 'denied' } }] });
+    expect(out.indexOf('"id":9')).toBeLessThan(out.indexOf(note));
   });
 
   it('by shape: filters any list-shaped response (GET streams)', async () => {
     const list = JSON.stringify({ jsonrpc: '2.0', id: 'x', result: { tools: [{ name: 'hidden' }] } });
-    const out = await run([`data: ${list}\n\n`], { listIds: new Map(), byShape: true });
+    const out = await run([`data: ${list}\n\n`], { lists: new Map(), byShape: true });
     expect(out).not.toContain('hidden');
   });
 });
 
 describe('SSE rewriting of a whole body (channel-backed POST replies)', () => {
   const vis = { all: false, tool: (n: string) => n === 'ok', resource: () => true, template: () => true, prompt: () => true };
-  const plan = (p: Partial<Parameters<typeof rewriteSseBody>[1]> = {}) => ({ visibility: vis, listIds: new Map([[1, 'tools/list']]), byShape: false, gatewayReplies: [], ...p });
+  const plan = (p: { gatewayReplies?: JsonRpcResponse[] } = {}) => replyPlan({ visibility: vis, lists: new Map([[1, 'tools/list']]), ...p });
   const list = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'ok' }, { name: 'hidden' }] } });
   const note = 'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"hidden"}}';
 
   it('filters the tracked list response, relays other events byte for byte, gateway replies first', () => {
-    const out = rewriteSseBody(Buffer.from(`${note}\n\nevent: message\ndata: ${list}\n\n`), plan({ gatewayReplies: [{ jsonrpc: '2.0', id: 9, error: { code: -32003, message: 'denied' } }] })).toString();
+    const out = relaySseBody(Buffer.from(`${note}\n\nevent: message\ndata: ${list}\n\n`), plan({ gatewayReplies: [{ jsonrpc: '2.0', id: 9, error: { code: -32003, message: 'denied' } }] }), 'demo').toString();
     expect(out.indexOf('"id":9')).toBeLessThan(out.indexOf(note));
     expect(out).toContain(note + '\n\n');
     expect(out).toContain('"name":"ok"');
     expect(out).not.toContain('"name":"hidden"');
   });
 
-  it('drops an unterminated trailing event when it must filter (never relayed unread); nothing to filter: the same bytes', () => {
-    const out = rewriteSseBody(Buffer.from(`event: message\ndata: ${list}`), plan()).toString();
+  it('drops an unterminated trailing event (never relayed unread); a complete one is relayed filtered', () => {
+    const out = relaySseBody(Buffer.from(`event: message\ndata: ${list}`), plan(), 'demo').toString();
     expect(out).toBe('');
-    const body = Buffer.from(`data: ${list}\n\n`);
-    expect(rewriteSseBody(body, plan({ listIds: new Map() }))).toBe(body);
+    const whole = relaySseBody(Buffer.from(`data: ${list}\n\n`), plan(), 'demo').toString();
+    expect(JSON.parse(whole.replace(/^data: /, ''))).toEqual({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'ok' }] } });
   });
 });
 

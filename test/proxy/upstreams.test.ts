@@ -26,17 +26,19 @@ describe('upstream manager, registry and sessions', () => {
   beforeAll(async () => {
     http = await startHttpUpstream();
     sse = await startSseUpstream();
-    // a Streamable HTTP upstream whose GET stream echoes the Last-Event-ID it got
+    // a Streamable HTTP upstream whose GET stream echoes the Last-Event-ID it got and replays the answer to the last request it saw
+    let lastRequestId: unknown = null;
     streamUp = await startRawUpstream((req, res, raw) => {
       if (req.method === 'GET') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
-        const list = { jsonrpc: '2.0', id: 'replayed', result: { tools: [{ name: 'echo' }, { name: 'secret_tool' }] } };
+        const list = { jsonrpc: '2.0', id: lastRequestId, result: { tools: [{ name: 'echo' }, { name: 'secret_tool' }] } };
         res.write(`id: 43\nevent: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: `resumed after ${req.headers['last-event-id']}` } })}\n\n`);
         res.end(`id: 44\nevent: message\ndata: ${JSON.stringify(list)}\n\n`);
         return;
       }
       const msg = raw ? JSON.parse(raw) : {};
       if (msg.id === undefined) return void res.writeHead(204).end(); // notifications: 204 (some servers do)
+      lastRequestId = msg.id;
       if (msg.method === 'tools/call') {
         // a reply above the gateway's 1 MiB gather cap: streamed through, whole
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -46,7 +48,7 @@ describe('upstream manager, registry and sessions', () => {
         return void res.end('"}]}}');
       }
       res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'upstream-sid-1' });
-      res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'raw', version: '1' } } }));
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'raw', version: '1' } } }));
     });
     gw = await startMcpGateway({
       servers: [

@@ -150,7 +150,7 @@ describe('security: MCP transport defences', () => {
         te: 'trailers',
         'mcp-session-id': sid,
         'mcp-protocol-version': '2025-06-18',
-        'x-trace': 'passes',
+        traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
         'content-type': 'application/json',
         accept: 'application/json, text/event-stream',
         'content-length': String(Buffer.byteLength(body)),
@@ -167,7 +167,7 @@ describe('security: MCP transport defences', () => {
     for (const name of ['authorization', 'x-api-key', 'cookie', 'proxy-authorization', 'x-hop-secret', 'keep-alive', 'te'])
       expect(h[name], name).toBeUndefined();
     expect(h['x-upstream-key']).toBe('from-config');
-    expect(h['x-trace']).toBe('passes');
+    expect(h.traceparent).toBe('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
     expect(h['mcp-protocol-version']).toBe('2025-06-18');
     // the upstream sees its own session id, not the gateway's
     expect(h['mcp-session-id']).toBeTruthy();
@@ -217,7 +217,9 @@ describe('security: MCP transport defences', () => {
     const split = await rawExchange(gw.url, [head('Transfer-Encoding: chunked\r\n'), chunked(body).slice(0, 30), chunked(body).slice(30)]);
     expect(split.status).toBe(200);
     for (const r of [whole, trickled, split]) expect(JSON.parse(r.body).result.serverInfo).toBeTruthy();
-    expect(up.seen.map((s) => s.body)).toEqual([INIT, INIT, INIT]);
+    // the message as sent, with the gateway's own request id (upstream-ids.ts) in place of the client's
+    const forwarded = { ...INIT, id: expect.stringMatching(/^[\w-]{22}\.1$/) };
+    expect(up.seen.map((s) => s.body)).toEqual([forwarded, forwarded, forwarded]);
   });
 
   it('invalid JSON gets 400 with JSON-RPC -32700; not forwarded', async () => {

@@ -53,8 +53,6 @@ export async function mcpRoutes(app: FastifyInstance, s: Services): Promise<void
   const handler = makeMcpHandler({
     proxy: s.mcpProxy,
     auth: s.auth,
-    audit: s.audit,
-    metrics: s.metrics,
     logger: s.logger,
     limits: s.rateLimits,
     clientIp: s.clientIp,

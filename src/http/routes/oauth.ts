@@ -18,6 +18,7 @@ import { LoginThrottle } from '../../auth/login-throttle.js';
 import { OAuthError } from '../../auth/oauth-error.js';
 import { ClientCredentialsGrant, type TokenResponse } from '../../auth/service-accounts.js';
 import { GatewayError } from '../../errors/index.js';
+import { serviceAccountPrincipalId } from '../../lib/principal-id.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 const FORM_LIMIT = 64 * 1024;
@@ -124,7 +125,7 @@ export async function oauthRoutes(app: FastifyInstance, s: Services): Promise<vo
       if (r.client.clientSecret === undefined) throw invalidClient('This client must authenticate with its client secret');
       const { account, response } = await clientCredentials.issue({ clientId: r.client.clientId, clientSecret: r.client.clientSecret, scope: r.params.get('scope'), ip: r.ip });
       s.metrics.authSuccess.inc({ method: 'client_secret' });
-      return { response, actor: `sa:${account.clientId}`, actorType: 'service_account' };
+      return { response, actor: serviceAccountPrincipalId(account.clientId), actorType: 'service_account' };
     },
   };
 

@@ -1,25 +1,28 @@
 /**
- * One keep-alive pool per remote upstream for request/response traffic (the
- * lean HTTP/1.1 client of http1.ts, `connections` sockets), and an undici Pool
- * of its own for long-lived GET event streams. Connection failures become 502,
- * missing response headers within the server `timeout` become 504.
+ * The HTTP client of one remote upstream, on undici: a bounded keep-alive
+ * `Pool` (`connections` sockets, one request at a time on each) for
+ * request/response traffic, and a `Pool` of its own for long-lived GET event
+ * streams, so open streams can never take every connection and starve
+ * request/response traffic. Connection failures become 502
+ * `upstream_unavailable`; no response headers within the server `timeout`
+ * (or a body that goes quiet that long) become 504 `upstream_timeout`.
  *
- * Two ways to exchange: `request()` hands the body back as a Readable (event
- * streams, discovery, DELETE); `exchange()`, the MCP POST hot path, gathers a
- * JSON reply into one Buffer as it arrives (no body stream, async resource or
- * promise per reply), switching to a Readable only for event streams and
- * replies above its cap.
+ * `exchange()` drives the request/response pool through undici's `dispatch`
+ * API with a small handler: a JSON reply is gathered into one Buffer as it
+ * arrives (up to a cap), anything else (event streams, replies above the cap
+ * when asked to stream them) is handed on as a Readable fed with
+ * backpressure; destroying that Readable aborts the request. `request()`
+ * gives every body as a Readable.
  */
 import { type IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { type RemoteServerDef } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';
-import { Http1Pool, InvalidRequestHeaderError, UpstreamAbortedError, UpstreamProtocolError, UpstreamTimeoutError, type Http1Handler, type Http1Request } from './http1.js';
 
 export interface UpstreamHttpResponse {
   status: number;
-  headers: Record<string, string | string[] | undefined>;
+  headers: IncomingHttpHeaders;
   body: Readable;
 }
 
@@ -31,7 +34,7 @@ export interface HttpRequestOptions {
   body?: Buffer | string;
   /** Abort when the downstream goes away. */
   signal?: AbortSignal;
-  /** Long-lived event streams: no body inactivity timeout. */
+  /** Long-lived event streams (the stream pool): no body inactivity timeout. */
   stream?: boolean;
 }
 
@@ -41,9 +44,9 @@ export interface ExchangeOptions {
   path?: string;
   headers: Record<string, string>;
   body?: Buffer | string;
-  /** A JSON reply up to this many bytes arrives as one Buffer; 0: every body is a Readable (`request()`). */
+  /** A JSON reply up to this many bytes arrives as one Buffer; 0: every body is a Readable. */
   gather: number;
-  /** A JSON reply above `gather`: `stream` hands the whole of it on as a Readable; `fail` aborts it (502: the gateway must see all of it). */
+  /** A JSON reply above `gather`: `stream` hands the whole of it on as a Readable; `fail` aborts it (502). */
   overflow: 'stream' | 'fail';
   /** Abort when the downstream goes away. */
   signal?: AbortSignal;
@@ -58,11 +61,8 @@ export interface UpstreamExchange {
 
 export class HttpUpstream {
   /** Request/response traffic: bounded keep-alive pool (`connections`). */
-  readonly pool: Http1Pool;
-  /**
-   * Long-lived event streams (GET): their own unbounded pool, so open streams
-   * can never take every connection and starve request/response traffic.
-   */
+  readonly pool: Pool;
+  /** Long-lived event streams (GET): unbounded, no body timeout. */
   readonly streamPool: Pool;
   readonly origin: string;
   readonly path: string;
@@ -73,41 +73,24 @@ export class HttpUpstream {
     const u = new URL(def.url);
     this.origin = u.origin;
     this.path = (u.pathname || '/') + u.search;
-    this.pool = new Http1Pool(this.origin, {
+    const connectTimeout = Math.min(def.timeout, 10_000);
+    this.pool = new Pool(this.origin, {
       connections: def.connections,
-      keepAliveTimeout: 30_000,
-      connectTimeout: Math.min(def.timeout, 10_000),
-      timeout: def.timeout,
-    });
-    this.streamPool = new Pool(this.origin, {
-      connections: null,
       pipelining: 1,
       keepAliveTimeout: 30_000,
-      connectTimeout: Math.min(def.timeout, 10_000),
+      connectTimeout,
       headersTimeout: def.timeout,
-      bodyTimeout: 0,
+      bodyTimeout: def.timeout,
     });
+    this.streamPool = new Pool(this.origin, { connections: null, pipelining: 1, keepAliveTimeout: 30_000, connectTimeout, headersTimeout: def.timeout, bodyTimeout: 0 });
   }
 
-  /**
-   * One exchange. The server `timeout` bounds the wait for response headers
-   * and, except for event streams, the gaps in the body. `signal` (a client gone) is passed
-   * only where it matters, e.g. GET event streams: MCP treats a disconnect as
-   * no cancellation, and a per-request AbortController is not free on the hot path.
-   */
+  /** One exchange whose body is always a Readable (event streams on the stream pool, discovery, DELETE). */
   async request(o: HttpRequestOptions): Promise<UpstreamHttpResponse> {
     if (!o.stream) return this.exchange({ method: o.method, path: o.path, headers: o.headers, body: o.body, gather: 0, overflow: 'stream', signal: o.signal }) as Promise<UpstreamHttpResponse>;
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.streamPool.request({
-        path: o.path ?? this.path,
-        method: o.method,
-        headers: o.body !== undefined ? { ...o.headers, 'content-length': String(Buffer.byteLength(o.body)) } : o.headers,
-        body: o.body,
-        signal: o.signal,
-        headersTimeout: this.def.timeout,
-        bodyTimeout: 0,
-      });
+      res = await this.streamPool.request({ path: o.path ?? this.path, method: o.method, headers: o.headers, body: o.body, signal: o.signal });
     } catch (e) {
       throw this.mapError(e);
     }
@@ -118,43 +101,23 @@ export class HttpUpstream {
   /** One request/response exchange on the bounded pool; see the file comment. Failures are mapped (502 / 504). */
   exchange(o: ExchangeOptions): Promise<UpstreamExchange> {
     return new Promise((resolve, reject) => {
-      const handler = new ReplyHandler(o.gather, o.overflow, this, resolve, reject);
-      let req: Http1Request;
-      try {
-        req = this.pool.request(o.method, o.path ?? this.path, o.headers, o.body, handler);
-      } catch (e) {
-        reject(this.mapError(e));
-        return;
-      }
-      const signal = o.signal;
-      if (signal) {
-        if (signal.aborted) req.abort(new UpstreamAbortedError('aborted'));
-        else {
-          // Removed when the exchange ends, so a long-lived signal does not collect a listener per request.
-          const onAbort = () => req.abort(new UpstreamAbortedError('aborted'));
-          signal.addEventListener('abort', onAbort, { once: true });
-          handler.detach = () => signal.removeEventListener('abort', onAbort);
-        }
-      }
+      const handler = new ReplyHandler(o.gather, o.overflow, this, resolve, reject, o.signal);
+      this.pool.dispatch({ path: o.path ?? this.path, method: o.method, headers: o.headers, body: o.body }, handler);
     });
   }
 
   /** Map a transport failure onto the registry (502 / 504). */
   mapError(e: unknown): GatewayError {
     if (e instanceof GatewayError) return e;
-    if (e instanceof InvalidRequestHeaderError)
-      return new GatewayError('upstream_unavailable', { detail: `The request to MCP server ${this.def.name} has a header that cannot be sent`, internal: e });
-    if (e instanceof UpstreamProtocolError) {
-      this.lastOk = false;
-      return new GatewayError('upstream_unavailable', { detail: `MCP server ${this.def.name} sent an invalid response`, internal: e });
-    }
-    if ((e instanceof UpstreamTimeoutError && e.phase !== 'connect') || e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError) {
-      this.lastOk = false;
-      return new GatewayError('upstream_timeout', { detail: `MCP server ${this.def.name} did not answer in time`, internal: e });
-    }
-    if ((e as Error)?.name === 'AbortError' || e instanceof undiciErrors.RequestAbortedError || e instanceof UpstreamAbortedError)
+    if (e instanceof undiciErrors.RequestAbortedError || (e as Error)?.name === 'AbortError')
       return new GatewayError('upstream_unavailable', { detail: 'The request was aborted', internal: e });
+    if (e instanceof undiciErrors.InvalidArgumentError)
+      return new GatewayError('upstream_unavailable', { detail: `The request to MCP server ${this.def.name} has a header that cannot be sent`, internal: e });
     this.lastOk = false;
+    if (e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError)
+      return new GatewayError('upstream_timeout', { detail: `MCP server ${this.def.name} did not answer in time`, internal: e });
+    if (e instanceof undiciErrors.HTTPParserError || e instanceof undiciErrors.ResponseContentLengthMismatchError)
+      return new GatewayError('upstream_unavailable', { detail: `MCP server ${this.def.name} sent an invalid response`, internal: e });
     return new GatewayError('upstream_unavailable', { detail: `MCP server ${this.def.name} is unreachable`, internal: e });
   }
 
@@ -163,14 +126,15 @@ export class HttpUpstream {
   }
 }
 
-const JSON_RE = /application\/json/i;
+const JSON_RE = /^\s*application\/json\s*(;|$)/i;
 
 /**
- * The response handler of `exchange()`: settles once with the reply, either
- * gathered (JSON within the cap) or as a Readable fed with backpressure
- * (the request's pause/resume); destroying that Readable aborts the request.
+ * The dispatch handler of `exchange()`: settles once with the reply, either
+ * gathered (JSON within the cap, or no body) or as a Readable fed with
+ * backpressure (the controller's pause/resume).
  */
-class ReplyHandler implements Http1Handler {
+class ReplyHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | null = null;
   private status = 0;
   private headers: IncomingHttpHeaders = {};
   private chunks: Buffer[] = [];
@@ -178,28 +142,48 @@ class ReplyHandler implements Http1Handler {
   private stream: Readable | null = null;
   private settled = false;
   private ended = false;
-  /** Set when the exchange listens to an abort signal: stops listening once the response has ended or failed. */
-  detach: (() => void) | null = null;
+  private abortReason: Error | null = null;
+  private detach: (() => void) | null = null;
 
   constructor(
     private readonly cap: number,
     private readonly overflow: 'stream' | 'fail',
-    /** Settled through the upstream and the promise's own functions: no closures per exchange. */
     private readonly upstream: HttpUpstream,
     private readonly resolve: (r: UpstreamExchange) => void,
     private readonly reject: (e: unknown) => void,
-  ) {}
+    signal: AbortSignal | undefined,
+  ) {
+    if (!signal) return;
+    if (signal.aborted) this.abortReason = new undiciErrors.RequestAbortedError();
+    else {
+      // Removed when the exchange ends, so a long-lived signal does not collect a listener per request.
+      const onAbort = () => this.abort(new undiciErrors.RequestAbortedError());
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.detach = () => signal.removeEventListener('abort', onAbort);
+    }
+  }
 
-  onHead(req: Http1Request, status: number, headers: IncomingHttpHeaders): void {
+  private abort(reason: Error): void {
+    if (this.controller) this.controller.abort(reason);
+    else this.abortReason = reason;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.abortReason) controller.abort(this.abortReason);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    if (status < 200) return; // informational (103 Early Hints): the response is still to come
     this.status = status;
     this.headers = headers;
     const ct = headers['content-type'];
-    if (this.cap === 0 || (ct !== undefined && !JSON_RE.test(String(ct)))) this.toStream(req);
+    if (this.cap === 0 || (ct !== undefined && !JSON_RE.test(String(ct)))) this.toStream(controller);
   }
 
-  onData(req: Http1Request, chunk: Buffer): void {
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.stream) {
-      if (!this.stream.push(chunk)) req.pause();
+      if (!this.stream.push(chunk)) controller.pause();
       return;
     }
     this.size += chunk.length;
@@ -207,13 +191,13 @@ class ReplyHandler implements Http1Handler {
     if (this.size <= this.cap) return;
     if (this.overflow === 'fail') {
       this.chunks = [];
-      req.abort(new GatewayError('upstream_unavailable', { detail: 'The upstream response is too large' }));
+      controller.abort(new GatewayError('upstream_unavailable', { detail: 'The upstream response is too large' }));
       return;
     }
-    this.toStream(req);
+    this.toStream(controller);
   }
 
-  onEnd(): void {
+  onResponseEnd(): void {
     this.ended = true;
     this.detach?.();
     if (this.stream) {
@@ -225,7 +209,7 @@ class ReplyHandler implements Http1Handler {
     this.settle({ status: this.status, headers: this.headers, body });
   }
 
-  onError(_req: Http1Request, err: Error): void {
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     this.ended = true;
     this.detach?.();
     if (!this.settled) {
@@ -243,13 +227,13 @@ class ReplyHandler implements Http1Handler {
     this.resolve(r);
   }
 
-  private toStream(req: Http1Request): void {
+  private toStream(controller: Dispatcher.DispatchController): void {
     const s = new Readable({
-      read: () => req.resume(),
+      read: () => controller.resume(),
       destroy: (err, cb) => {
         if (!this.ended) {
           this.ended = true;
-          req.abort(err ?? new UpstreamAbortedError('aborted'));
+          controller.abort(err ?? new undiciErrors.RequestAbortedError());
         }
         cb(err);
       },
@@ -261,7 +245,7 @@ class ReplyHandler implements Http1Handler {
   }
 }
 
-/** Read a (bounded) body fully; used only for JSON responses the gateway must rewrite. */
+/** Read a (bounded) body fully. */
 export async function readBody(body: Readable, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;

@@ -7,7 +7,9 @@
  */
 import { type Readable } from 'node:stream';
 import { GatewayError } from '../../errors/index.js';
+import { parseJson } from '../../lib/json.js';
 import { type JsonRpcMessage } from '../jsonrpc.js';
+import { MAX_REPLY_DEPTH } from '../reply-check.js';
 import { SseParser } from '../sse.js';
 import { type ChannelLogger, type MessageChannel } from './channel.js';
 import { readBody, type HttpUpstream } from './http.js';
@@ -72,9 +74,9 @@ export class LegacySseChannel implements MessageChannel {
           } else if ((ev.event === undefined || ev.event === 'message') && ev.data) {
             let m: unknown;
             try {
-              m = JSON.parse(ev.data);
+              m = parseJson(ev.data, MAX_REPLY_DEPTH);
             } catch {
-              logger.debug({ server: http.def.name }, 'legacy SSE upstream sent a non-JSON message');
+              logger.debug({ server: http.def.name }, 'legacy SSE upstream sent a non-JSON message (or one nested too deeply)');
               continue;
             }
             const list = (Array.isArray(m) ? m : [m]) as JsonRpcMessage[];

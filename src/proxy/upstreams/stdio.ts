@@ -8,7 +8,9 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
 import { type StdioServerDef } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';
+import { parseJson } from '../../lib/json.js';
 import { type JsonRpcMessage } from '../jsonrpc.js';
+import { MAX_REPLY_DEPTH } from '../reply-check.js';
 import { LineSplitter, type ChannelLogger, type MessageChannel } from './channel.js';
 
 /** Longest stdout line accepted (one JSON-RPC message). */
@@ -42,9 +44,9 @@ export class StdioChannel implements MessageChannel {
       if (!line.trim()) return;
       let m: unknown;
       try {
-        m = JSON.parse(line);
+        m = parseJson(line, MAX_REPLY_DEPTH);
       } catch {
-        this.logger.debug({ server: def.name, pid: child.pid, line: line.slice(0, MAX_STDERR_LOG) }, 'stdio server wrote a non-JSON line');
+        this.logger.debug({ server: def.name, pid: child.pid, line: line.slice(0, MAX_STDERR_LOG) }, 'stdio server wrote a non-JSON line (or one nested too deeply)');
         return;
       }
       if (m && typeof m === 'object') {

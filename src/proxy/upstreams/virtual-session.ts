@@ -34,9 +34,8 @@ interface Waiter {
  * the waiter is cleared from the shell when the request leaves the map. A map
  * with a set and a delete per request reallocates its hash table now and then,
  * and a discarded table in the old generation still points at what it held
- * until the next full collection (the lifecycle's in-flight Set did exactly
- * that, docs/performance-history.md); through a cleared shell it reaches nothing of
- * the request.
+ * until the next full collection; through a cleared shell it reaches nothing
+ * of the request.
  */
 class InFlight {
   constructor(public waiter: Waiter | null) {}
@@ -68,10 +67,9 @@ class PostReply implements Sink {
   private ended = false;
 
   /**
-   * `onWrite` runs after each event. It is given here, once: assigning a
-   * per-request function to the field of an existing instance instead kept
-   * each whole request alive into V8's old generation (~2.3 KB per request,
-   * 25 % fewer requests served; docs/performance-history.md).
+   * `onWrite` runs after each event. It is given here, once: a per-request
+   * function assigned to a field of an existing instance would keep each whole
+   * request alive into V8's old generation.
    */
   constructor(private readonly onWrite: () => void) {}
 
