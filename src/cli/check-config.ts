@@ -12,6 +12,7 @@ function human(s: ConfigSummary): string {
     `  providers    ${s.auth.providers.length ? s.auth.providers.map((p) => `${p.name} (${p.type})`).join(', ') : '(none)'}`,
     `  servers      ${s.servers.length ? s.servers.map((v) => `${v.name} (${v.kind})`).join(', ') : '(none)'}`,
     `  groups       ${s.groups.length ? s.groups.join(', ') : '(none)'}`,
+    `  roles        ${s.roles.length ? s.roles.map((r) => r.name).join(', ') : '(built-in only)'}`,
   ];
   for (const w of s.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n');
