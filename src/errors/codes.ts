@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   unsupported_media_type: { status: 415, title: 'Unsupported Media Type', doc: 'The request body has a content type the endpoint does not accept.' },
   // 409
   conflict: { status: 409, title: 'Conflict', doc: 'The resource already exists or is in a conflicting state.' },
+  role_in_use: { status: 409, title: 'Conflict', doc: 'The role is held by at least one user and cannot be deleted; give them another role first.' },
   read_only: { status: 409, title: 'Conflict', doc: 'The resource is defined in the config file and cannot be changed through the API.' },
   encryption_key_missing: { status: 409, title: 'Conflict', doc: 'Per-user upstream credentials cannot be stored: no `credentials.encryption_key` (or `PORTCULLIS_ENCRYPTION_KEY`) is configured.' },
   // 413

@@ -2,16 +2,17 @@ import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type Services } from '../services.js';
 import { callerFromPrincipal } from '../../auth/admin.js';
 import { createGroupSchema, GroupAdminService, updateGroupSchema } from '../../auth/group-admin.js';
-import { principalOf, requireAccess } from '../middleware/authenticate.js';
+import { readGroupDocument } from '../../auth/group-import.js';
+import { principalOf } from '../middleware/authenticate.js';
 import { parseBody } from '../validate.js';
 
 const nameParam = (req: FastifyRequest) => (req.params as { name: string }).name;
 
-/** /api/v1/groups — groups and their grants (admin writes, viewer reads; config-file groups are read-only). */
+/** /api/v1/groups — groups and their grants (groups:read, groups:write: http/access.ts; config-file groups are read-only). */
 export async function groupRoutes(app: FastifyInstance, s: Services): Promise<void> {
-  const groups = new GroupAdminService({ store: s.store, bus: s.bus, audit: s.audit, sessions: s.sessions, usage: s.usage });
-  const read = { preHandler: [s.authenticate, requireAccess('viewer', 'api:read')] };
-  const write = { preHandler: [s.authenticate, requireAccess('admin', 'api:write')] };
+  const groups = new GroupAdminService(s.adminDeps);
+  const read = { preHandler: s.authenticate };
+  const write = { preHandler: s.authenticate };
   const caller = (req: FastifyRequest) => callerFromPrincipal(principalOf(req), req.ip);
 
   app.get('/api/v1/groups', read, async () => ({ groups: await groups.list() }));
@@ -23,6 +24,11 @@ export async function groupRoutes(app: FastifyInstance, s: Services): Promise<vo
     return reply.code(201).send(await groups.create(caller(req), b));
   });
 
+  // The body is a group document as `portcullis groups import` reads it: one group, a list, or {groups: [...]}, ours or the seed format.
+  app.post('/api/v1/groups/import', write, async (req) => {
+    const { groups: defs, notApplicable } = readGroupDocument(req.body);
+    return { ...(await groups.import(caller(req), defs)), not_applicable: notApplicable };
+  });
   app.put('/api/v1/groups/:name', write, async (req) => {
     const b = parseBody(updateGroupSchema, req.body);
     return groups.update(caller(req), nameParam(req), b);
