@@ -101,8 +101,9 @@ describe('portcullis users', () => {
     expect(bad.stderr).toMatch(/email: must be an email address/);
     expect(bad.stderr).toMatch(/password: must be at least 8 characters/);
     expect(bad.stderr).toMatch(/role: /);
+    // invalid input exits 2 (docs/cli.md, "Exit codes")
     const both = await cli('users', 'create', '--email', 'x@example.com');
-    expect(both.code).toBe(1);
+    expect(both.code).toBe(2);
     expect(both.stderr).toContain('exactly one of --password or --password-stdin');
     const j = await runCli(['--config', cfg, '--json', 'users', 'set-role', 'bob@example.com', 'king']);
     expect(j.code).toBe(2);
@@ -251,7 +252,7 @@ describe('portcullis groups', () => {
     writeFileSync(ours, JSON.stringify({ name: 'eng', description: 'Engineering', grants: [{ server: 'demo', tools: ['*'], access_level: 'execute' }] }));
     const j = await runCli(['--config', cfg, '--json', 'groups', 'import', '--file', ours]);
     expect(j.code).toBe(0);
-    expect(JSON.parse(j.stdout)).toEqual({ created: [], updated: ['eng'] });
+    expect(JSON.parse(j.stdout)).toEqual({ created: [], updated: ['eng'], not_applicable: [] });
 
     const list = await cliJson('groups', 'list');
     expect(list.map((g: { name: string; source: string }) => [g.name, g.source])).toEqual([

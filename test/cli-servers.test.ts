@@ -82,7 +82,7 @@ describe('portcullis servers', () => {
     expect(JSON.parse(r.stdout).tools.map((t: { name: string }) => t.name).sort()).toEqual(['add', 'echo', 'secret_admin', 'whoami']);
     expect(up.requests.slice(before).every((q) => q.headers['x-upstream-key'] === 'cli-secret-value')).toBe(true);
     const human = await cli('servers', 'tools', 'demo');
-    expect(human.stdout).toMatch(/^echo\s+Echo the input$/m);
+    expect(human.stdout).toMatch(/^echo\s+execute\s+Echo the input$/m);
   });
 
   it('tools on an unreachable upstream fails cleanly', async () => {
