@@ -65,7 +65,7 @@ export class UserAdminService {
   /** One user by id, email or username. */
   async get(ref: string): Promise<PublicUser> {
     const u = UUID_RE.test(ref) ? await this.deps.store.users.byId(ref.toLowerCase()) : await this.deps.store.users.byLogin(ref);
-    if (!u) throw notFound();
+    if (!u) throw new GatewayError('not_found', { detail: `No user ${ref.slice(0, 320)}` });
     return publicUser(u);
   }
 

@@ -11,10 +11,8 @@
  */
 import { existsSync } from 'node:fs';
 import { type Command } from 'commander';
-import { cliEnvironment } from '../config/index.js';
-import { configFrom } from './common.js';
+import { cliEnvironment } from '../config/cli-env.js';
 import { type AdminClient } from './client/admin-client.js';
-import { openLocalClient } from './client/local.js';
 import { openRemoteClient } from './client/remote.js';
 import { fileToken, readTokenFile, staticToken, type TokenSource } from './client/token-file.js';
 import { reportError, usageError } from './exit.js';
@@ -67,7 +65,10 @@ export function resolveTarget(cmd: Command): Target {
 
 export async function openClient(cmd: Command): Promise<AdminClient> {
   const t = resolveTarget(cmd);
-  return t.mode === 'remote' ? openRemoteClient(t.url, t.source) : openLocalClient(configFrom(cmd));
+  if (t.mode === 'remote') return openRemoteClient(t.url, t.source);
+  // Loaded on demand: the remote CLI should not pay for the store and the services.
+  const [{ openLocalClient }, { configFrom }] = await Promise.all([import('./client/local.js'), import('./common.js')]);
+  return openLocalClient(configFrom(cmd));
 }
 
 /**

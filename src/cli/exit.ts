@@ -10,9 +10,7 @@
  *   5  the gateway cannot be reached (network error, timeout, or it answered 503: not ready)
  */
 import { type Command } from 'commander';
-import { ConfigError } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
-import { GroupImportError } from '../auth/group-admin.js';
 
 export const EXIT = { ok: 0, failure: 1, invalidInput: 2, unauthenticated: 3, forbidden: 4, unreachable: 5 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -43,6 +41,10 @@ export function exitForStatus(status: number, code?: string): ExitCode {
   return EXIT.failure;
 }
 
+/** ConfigError and GroupImportError: an Error with that name and a list of problems. */
+const isProblemList = (e: unknown, name: string): e is Error & { problems: string[] } =>
+  e instanceof Error && e.name === name && Array.isArray((e as { problems?: unknown }).problems);
+
 function describe(e: unknown): { code: string; message: string; problems: string[]; exit: ExitCode } {
   if (e instanceof CliError) return { code: e.code, message: e.message, problems: e.problems, exit: e.exit };
   if (e instanceof GatewayError)
@@ -52,9 +54,16 @@ function describe(e: unknown): { code: string; message: string; problems: string
       problems: (e.errors ?? []).map((f) => `${f.field}: ${f.message}`),
       exit: exitForStatus(e.status, e.code),
     };
-  if (e instanceof GroupImportError) return { code: 'validation_failed', message: 'invalid group definitions', problems: e.problems, exit: EXIT.invalidInput };
-  if (e instanceof ConfigError) return { code: 'invalid_config', message: 'invalid configuration', problems: e.problems, exit: EXIT.failure };
+  // By name, so this module (loaded by every command) does not load the config and group modules.
+  if (isProblemList(e, 'GroupImportError')) return { code: 'validation_failed', message: 'invalid group definitions', problems: e.problems, exit: EXIT.invalidInput };
+  if (isProblemList(e, 'ConfigError')) return { code: 'invalid_config', message: 'invalid configuration', problems: e.problems, exit: EXIT.failure };
   return { code: 'error', message: e instanceof Error ? e.message : String(e), problems: [], exit: EXIT.failure };
+}
+
+/** A plain message on stderr and exit (commands without JSON error output). */
+export function fail(message: string, code: ExitCode = EXIT.failure): never {
+  process.stderr.write(`portcullis: ${message}\n`);
+  process.exit(code);
 }
 
 /** Print an error (JSON on stderr with --json) and exit with its code. */

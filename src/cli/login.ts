@@ -10,7 +10,7 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { type Command } from 'commander';
-import { cliEnvironment } from '../config/index.js';
+import { cliEnvironment } from '../config/cli-env.js';
 import { RemoteApi } from './client/remote.js';
 import { fileToken, readTokenFile, writeTokenFile } from './client/token-file.js';
 import { normalizeUrl } from './context.js';

@@ -1,6 +1,6 @@
 import { type Command } from 'commander';
 import { type RoleWithUsage } from '../auth/role-admin.js';
-import { listOption } from './common.js';
+import { listOption } from './args.js';
 import { withClient } from './context.js';
 import { cell, col, output, renderTable, type Column } from './output.js';
 

@@ -1,7 +1,7 @@
 import { type Command } from 'commander';
 import { type ApiTokenView } from '../auth/api-tokens.js';
 import { type AdminClient } from './client/admin-client.js';
-import { listOption } from './common.js';
+import { listOption } from './args.js';
 import { withClient } from './context.js';
 import { CliError, EXIT, usageError } from './exit.js';
 import { cell, col, output, renderTable, type Column } from './output.js';

@@ -1,6 +1,6 @@
 import { type Command } from 'commander';
 import { type PublicUser } from '../auth/sessions.js';
-import { listOption, readStdin } from './common.js';
+import { listOption, readStdin } from './args.js';
 import { withClient } from './context.js';
 import { usageError } from './exit.js';
 import { cell, col, output, renderTable, type Column } from './output.js';

@@ -22,8 +22,7 @@ import { type Config } from '../../config/index.js';
 import { GatewayError } from '../../errors/index.js';
 import { createLogger, type Logger } from '../../lib/logger.js';
 import { now } from '../../lib/time.js';
-import { ServerRegistry, UpstreamManager } from '../../proxy/index.js';
-import { serverDefinition, serverSummary } from '../../proxy/server-view.js';
+import { type ServerRegistry } from '../../proxy/index.js';
 import { openStore, type Store } from '../../store/index.js';
 import { parseBody } from '../../http/validate.js';
 import { usageError } from '../exit.js';
@@ -67,14 +66,17 @@ async function buildLocalClient(config: Config, store: Store, cluster: Cluster, 
   const accounts = new ServiceAccountService(deps);
   const roleAdmin = new RoleAdminService(deps);
   let registry: ServerRegistry | undefined;
-  const servers = async () => (registry ??= await ServerRegistry.create(config, store, bus, logger));
+  // The proxy modules load only for the servers commands.
+  const proxy = () => Promise.all([import('../../proxy/index.js'), import('../../proxy/server-view.js')]).then(([p, v]) => ({ ...p, ...v }));
+  const servers = async () => (registry ??= await (await proxy()).ServerRegistry.create(config, store, bus, logger));
   const server = async (name: string) => {
     const r = await servers();
     const def = r.get(name);
     if (!def) throw new GatewayError('unknown_server', { detail: `No MCP server named ${name}` });
     return { r, def };
   };
-  const view = (r: ServerRegistry, name: string): ServerView => {
+  const view = async (r: ServerRegistry, name: string): Promise<ServerView> => {
+    const { serverSummary, serverDefinition } = await proxy();
     const def = r.get(name)!;
     return { ...serverSummary(def, r.source(name)!, config.server.public_url), status: null, ...serverDefinition(def) };
   };
@@ -123,13 +125,13 @@ async function buildLocalClient(config: Config, store: Store, cluster: Cluster, 
     servers: {
       list: async () => {
         const r = await servers();
-        return r.list().map((d) => view(r, d.name));
+        return Promise.all(r.list().map((d) => view(r, d.name)));
       },
       get: async (name) => view((await server(name)).r, name),
       tools: async (name) => {
         // Discovery from here: remote servers must be reachable from this machine; stdio servers are spawned for it.
         const { r } = await server(name);
-        const upstreams = new UpstreamManager({ registry: r, childBaseEnv: config.childBaseEnv, logger, credentials: () => null });
+        const upstreams = new (await proxy()).UpstreamManager({ registry: r, childBaseEnv: config.childBaseEnv, logger, credentials: () => null });
         try {
           const catalog = await upstreams.discover(name, null);
           return { server: name, discovered_at: new Date(now()).toISOString(), tools: catalog.tools.map((t) => ({ ...t, access: 'execute' })) };

@@ -7,7 +7,6 @@
  * The token is never printed.
  */
 import { request } from 'undici';
-import { isClientId } from '../../auth/service-accounts.js';
 import { CliError, EXIT, exitForStatus } from '../exit.js';
 import { type AdminClient } from './admin-client.js';
 import { type TokenSource } from './token-file.js';
@@ -121,10 +120,10 @@ export function openRemoteClient(url: string, source: TokenSource | null): Admin
     },
     serviceAccounts: {
       list: async () => (await get<{ service_accounts: never[] }>('/api/v1/service-accounts')).service_accounts,
+      // By client_id or name, like the local store (the API's path takes client_ids only).
       get: async (ref) => {
-        if (isClientId(ref)) return get(`/api/v1/service-accounts/${seg(ref)}`);
-        const all = (await get<{ service_accounts: { name: string }[] }>('/api/v1/service-accounts')).service_accounts;
-        const a = all.find((x) => x.name === ref);
+        const all = (await get<{ service_accounts: { client_id: string; name: string }[] }>('/api/v1/service-accounts')).service_accounts;
+        const a = all.find((x) => x.client_id === ref) ?? all.find((x) => x.name === ref);
         if (!a) throw new CliError('No such service account', EXIT.failure, 'not_found');
         return a as never;
       },
