@@ -162,6 +162,9 @@ describe('portcullis serve with no config', () => {
     let token: string;
     try {
       expect(gw.output()).not.toContain('WARNING');
+      // an empty store: serve says how to make the first admin
+      expect(gw.output()).toContain('No users yet. Register the first admin');
+      expect(gw.output()).toContain(`curl -X POST http://127.0.0.1:${port}/api/v1/auth/register`);
       const reg = await fetch(`${gw.url}/api/v1/auth/register`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -183,6 +186,7 @@ describe('portcullis serve with no config', () => {
 
     const again = await startServe({ cwd, env, port });
     try {
+      expect(again.output()).not.toContain('No users yet');
       const me = await fetch(`${again.url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${token}` } });
       expect(me.status).toBe(200);
     } finally {

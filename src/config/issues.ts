@@ -108,6 +108,9 @@ export function formatZodIssues(issues: readonly z.core.$ZodIssue[], schema?: z.
     if (i.code === 'unrecognized_keys') {
       const known = schema ? knownKeysAt(schema, i.path) : [];
       for (const k of i.keys) out.push(`${formatPath([...prefix, ...i.path, k])}: ${unknownKeyMessage(k, known)}`);
+    } else if (i.code === 'invalid_union' && i.message !== 'Invalid input') {
+      // a union with its own message (what to write) says it better than any branch
+      out.push(`${formatPath([...prefix, ...i.path])}: ${i.message}`);
     } else if (i.code === 'invalid_union' && 'errors' in i && Array.isArray(i.errors) && i.errors.length) {
       const best = [...i.errors].sort((a, b) => a.length - b.length)[0];
       out.push(...formatZodIssues(best.map((e) => ({ ...e, path: [...i.path, ...e.path] })), schema, prefix));

@@ -168,8 +168,12 @@ function readYaml(configFile: string): unknown {
     throw new ConfigError([`config file ${configFile} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`]);
   }
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length)
-    throw new ConfigError(doc.errors.map((e) => `config file ${configFile} is not valid YAML: ${e.message.split('\n')[0]}`));
+  if (doc.errors.length) {
+    // One mistake (a bad indent) can cascade into dozens of parser errors: the first few say where.
+    const shown = doc.errors.slice(0, 5).map((e) => `config file ${configFile} is not valid YAML: ${e.message.split('\n')[0]}`);
+    if (doc.errors.length > 5) shown.push(`config file ${configFile}: ${doc.errors.length - 5} more YAML errors after these`);
+    throw new ConfigError(shown);
+  }
   return doc.toJS() ?? {};
 }
 

@@ -1,7 +1,8 @@
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type Services } from '../services.js';
 import { callerFromPrincipal } from '../../auth/admin.js';
-import { createGroupSchema, GroupAdminService, updateGroupSchema } from '../../auth/group-admin.js';
+import { createGroupSchema, GroupAdminService, GroupImportError, updateGroupSchema } from '../../auth/group-admin.js';
+import { GatewayError } from '../../errors/index.js';
 import { readGroupDocument } from '../../auth/group-import.js';
 import { principalOf } from '../middleware/authenticate.js';
 import { parseBody } from '../validate.js';
@@ -26,8 +27,18 @@ export async function groupRoutes(app: FastifyInstance, s: Services): Promise<vo
 
   // The body is a group document as `portcullis groups import` reads it: one group, a list, or {groups: [...]}, ours or the seed format.
   app.post('/api/v1/groups/import', write, async (req) => {
-    const { groups: defs, notApplicable } = readGroupDocument(req.body);
-    return { ...(await groups.import(caller(req), defs)), not_applicable: notApplicable };
+    try {
+      const { groups: defs, notApplicable } = readGroupDocument(req.body);
+      return { ...(await groups.import(caller(req), defs)), not_applicable: notApplicable };
+    } catch (e) {
+      if (!(e instanceof GroupImportError)) throw e;
+      // `path: message` problems → 422 with every field, like any invalid body
+      const errors = e.problems.map((p) => {
+        const i = p.indexOf(': ');
+        return i === -1 ? { field: '(body)', message: p } : { field: p.slice(0, i), message: p.slice(i + 2) };
+      });
+      throw new GatewayError('validation_failed', { detail: `Invalid ${errors[0].field}: ${errors[0].message}`, errors });
+    }
   });
   app.put('/api/v1/groups/:name', write, async (req) => {
     const b = parseBody(updateGroupSchema, req.body);
