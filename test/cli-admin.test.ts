@@ -74,7 +74,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('portcullis users', () => {
+// Each test spawns the binary several times: on a busy machine one run takes seconds.
+describe('portcullis users', { timeout: 120_000 }, () => {
   it('creates users (password from an argument or stdin), with JSON or human output', async () => {
     const admin = await cliJson('users', 'create', '--email', 'root@example.com', '--password', 'root password 1', '--role', 'admin');
     expect(admin).toMatchObject({ email: 'root@example.com', role: 'admin', groups: [], disabled: false });
@@ -135,7 +136,8 @@ describe('portcullis users', () => {
   });
 });
 
-describe('portcullis tokens', () => {
+// Each test spawns the binary several times: on a busy machine one run takes seconds.
+describe('portcullis tokens', { timeout: 120_000 }, () => {
   let tokenId: string;
   let secret: string;
 
@@ -225,7 +227,8 @@ describe('portcullis tokens', () => {
   });
 });
 
-describe('portcullis groups', () => {
+// Each test spawns the binary several times: on a busy machine one run takes seconds.
+describe('portcullis groups', { timeout: 120_000 }, () => {
   it('imports the seed format (YAML list) and ours (JSON object)', async () => {
     const seed = join(dir, 'seed.yaml');
     writeFileSync(

@@ -48,7 +48,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('portcullis servers', () => {
+// Each test spawns the binary several times: on a busy machine one run takes seconds.
+describe('portcullis servers', { timeout: 120_000 }, () => {
   it('list shows config and runtime servers; --json never carries header or env values', async () => {
     const human = await cli('servers', 'list');
     expect(human.code, human.stderr).toBe(0);

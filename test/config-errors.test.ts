@@ -141,7 +141,7 @@ describe('roles:', () => {
   });
 });
 
-describe('probable mistakes are listed at start (notices)', () => {
+describe('probable mistakes are listed at start (notices)', { timeout: 120_000 }, () => {
   it('grants on unknown servers, unknown groups, commands not on PATH, short secrets', () => {
     const bin = join(dir, 'bin');
     const exe = join(dir, 'tool.sh');

@@ -37,6 +37,14 @@ export function normalizeUrl(raw: string, from: string): string {
   return u.toString().replace(/\/+$/, '');
 }
 
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
+
+/** Credentials over plain http to another machine can be read on the way: say so (the command still runs). */
+export function warnIfCleartext(url: string): void {
+  const u = new URL(url);
+  if (u.protocol === 'http:' && !LOOPBACK.test(u.hostname)) notice(`${url} is plain http: your token and password cross the network unencrypted; use https`);
+}
+
 export type Target = { mode: 'local' } | { mode: 'remote'; url: string; source: TokenSource | null };
 
 export function resolveTarget(cmd: Command): Target {
@@ -65,7 +73,10 @@ export function resolveTarget(cmd: Command): Target {
 
 export async function openClient(cmd: Command): Promise<AdminClient> {
   const t = resolveTarget(cmd);
-  if (t.mode === 'remote') return openRemoteClient(t.url, t.source);
+  if (t.mode === 'remote') {
+    warnIfCleartext(t.url);
+    return openRemoteClient(t.url, t.source);
+  }
   // Loaded on demand: the remote CLI should not pay for the store and the services.
   const [{ openLocalClient }, { configFrom }] = await Promise.all([import('./client/local.js'), import('./common.js')]);
   return openLocalClient(configFrom(cmd));

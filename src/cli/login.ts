@@ -13,7 +13,7 @@ import { type Command } from 'commander';
 import { cliEnvironment } from '../config/cli-env.js';
 import { RemoteApi } from './client/remote.js';
 import { fileToken, readTokenFile, writeTokenFile } from './client/token-file.js';
-import { normalizeUrl } from './context.js';
+import { normalizeUrl, warnIfCleartext } from './context.js';
 import { CliError, EXIT, reportError, usageError } from './exit.js';
 import { output } from './output.js';
 import { Prompter } from './prompt.js';
@@ -46,6 +46,7 @@ export function registerLogin(program: Command): void {
         const raw = g.url ?? env.url;
         if (raw === undefined) throw usageError('--url is required: the gateway to sign in to, e.g. --url https://gw.example.com');
         const url = normalizeUrl(raw, g.url !== undefined ? '--url' : 'PORTCULLIS_URL');
+        warnIfCleartext(url);
         const file = g.tokenFile ?? env.defaultTokenFile;
         const login = o.email ?? (await prompter.ask('email: '));
         const password = await prompter.secret('password: ');

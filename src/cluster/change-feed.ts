@@ -127,7 +127,7 @@ export class ChangeFeedBus implements Bus {
     }
   }
 
-  /** One poll (exported for tests through pollNow). */
+  /** One poll at a time: a slow store never stacks polls. */
   private pollOnce(): Promise<void> {
     this.polling ??= this.poll().finally(() => (this.polling = null));
     return this.polling;

@@ -5,19 +5,16 @@
  * uses: through Redis when configured, and always through the store's change
  * feed, which running gateways poll once a second.
  */
-import { SYSTEM_CALLER, type AdminDeps } from '../../auth/admin.js';
+import { SYSTEM_CALLER, type AdminDeps, type SessionRevoker } from '../../auth/admin.js';
 import { ApiTokenService, createTokenSchema } from '../../auth/api-tokens.js';
 import { GroupAdminService } from '../../auth/group-admin.js';
 import { readGroupDocument } from '../../auth/group-import.js';
-import { LoginThrottle } from '../../auth/login-throttle.js';
 import { createRoleSchema, RoleAdminService, updateRoleSchema } from '../../auth/role-admin.js';
 import { RoleCatalog } from '../../auth/roles.js';
 import { createServiceAccountSchema, ServiceAccountService, updateServiceAccountSchema } from '../../auth/service-accounts.js';
-import { SessionService } from '../../auth/sessions.js';
-import { Signer } from '../../auth/signing.js';
 import { createUserSchemaFor, updateUserSchemaFor, UserAdminService } from '../../auth/user-admin.js';
 import { AuditLog } from '../../audit/audit-log.js';
-import { openCluster, type Cluster } from '../../cluster/index.js';
+import { openCluster, type Cluster } from '../../cluster/open.js';
 import { type Config } from '../../config/index.js';
 import { GatewayError } from '../../errors/index.js';
 import { createLogger, type Logger } from '../../lib/logger.js';
@@ -30,6 +27,14 @@ import { type AdminClient, type ServerView } from './admin-client.js';
 
 const needsGateway = (what: string) =>
   usageError(`${what} acts on a running gateway: give --url (or PORTCULLIS_URL) and a token; the local store has no running servers`);
+
+/** The same SessionService the gateway uses (it revokes refresh families and publishes `family` events). */
+async function openSessions(config: Config, store: Store, bus: Cluster['bus']): Promise<SessionRevoker> {
+  const [{ Signer }, { LoginThrottle }, { SessionService }] = await Promise.all([import('../../auth/signing.js'), import('../../auth/login-throttle.js'), import('../../auth/sessions.js')]);
+  const signer = await Signer.create(config.auth.signing, (make) => store.settings.getOrInit('signing_hs256_secret', make));
+  const issuer = config.server.public_url;
+  return new SessionService(config, store, signer, bus, new LoginThrottle(config.auth.login_throttle), issuer, config.auth.audience ?? issuer);
+}
 
 export async function openLocalClient(config: Config): Promise<AdminClient> {
   const logger = createLogger(config.logging.level === 'silent' ? 'silent' : 'warn', process.stderr);
@@ -53,9 +58,11 @@ async function buildLocalClient(config: Config, store: Store, cluster: Cluster, 
     queueSize: config.audit.queue_size,
     flushIntervalMs: config.audit.flush_interval,
   });
-  const signer = await Signer.create(config.auth.signing, (make) => store.settings.getOrInit('signing_hs256_secret', make));
-  const issuer = config.server.public_url;
-  const sessions = new SessionService(config, store, signer, bus, new LoginThrottle(config.auth.login_throttle), issuer, config.auth.audience ?? issuer);
+  // Login sessions are only touched when a user is disabled: their modules (JWT signing) load then.
+  let sessionService: Promise<SessionRevoker> | undefined;
+  const sessions: SessionRevoker = {
+    revokeAllSessions: async (userId) => (await (sessionService ??= openSessions(config, store, cluster.bus))).revokeAllSessions(userId),
+  };
   const roles = new RoleCatalog(store, bus, config.roles);
   await roles.ready();
   const deps: AdminDeps = { store, bus, audit, sessions, roles };

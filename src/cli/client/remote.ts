@@ -6,7 +6,7 @@
  * access token from a login file is renewed with its refresh token once.
  * The token is never printed.
  */
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { CliError, EXIT, exitForStatus } from '../exit.js';
 import { type AdminClient } from './admin-client.js';
 import { type TokenSource } from './token-file.js';
@@ -44,7 +44,7 @@ export class RemoteApi {
     let res;
     try {
       res = await request(this.url + path, {
-        method: method as 'GET',
+        method: method as Dispatcher.HttpMethod,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         headersTimeout: TIMEOUT_MS,
