@@ -4,6 +4,7 @@
 import { type FastifyInstance } from 'fastify';
 import { Authenticator } from './auth/authenticate.js';
 import { IdentityCache } from './auth/identity-cache.js';
+import { RoleCatalog } from './auth/roles.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionService } from './auth/sessions.js';
 import { SessionRetention } from './auth/session-retention.js';
@@ -56,7 +57,9 @@ export interface App {
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, store } = deps;
   const logger = deps.logger ?? createLogger(config.logging.level);
-  const cluster = await openCluster(config, logger, { bus: deps.bus, redis: deps.redis, replicaId: deps.replicaId });
+  // The change feed carries invalidations through the store too: changes made by the CLI or by
+  // replicas without a shared Redis reach this one within a second (cluster/change-feed.ts).
+  const cluster = await openCluster(config, logger, { bus: deps.bus, redis: deps.redis, replicaId: deps.replicaId, store, feed: { poll: true } });
   const bus = cluster.bus;
   const lifecycle = new Lifecycle();
   // Rate limits and login throttling share one store: Redis when configured (all replicas), else memory.
@@ -76,6 +79,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const tokenCacheSize = deps.verifiedTokenCacheSize ?? config.auth.token_cache_size;
   const cache = new IdentityCache(store, bus, { tokenCacheSize });
   await cache.warm(config.auth.access_token_ttl);
+  const roles = new RoleCatalog(store, bus, config.roles);
+  await roles.ready();
+  closers.push(() => roles.close());
   const auth = new Authenticator(config, signer, cache, { verifiedCacheSize: tokenCacheSize });
   const external = await buildExternalVerifiers(config.auth.providers, {
     onKeyRotation: (provider) => logger.info({ provider }, 'jwt provider keys rotated; verified-token cache cleared'),
@@ -110,7 +116,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   const registry = await ServerRegistry.create(config, store, bus, logger);
   const services: Services = {
-    config, store, logger, bus, replicaId: cluster.replicaId, redis: cluster.redis, lifecycle, signer, cache, auth, sessions, usage, audit: auditLog, auditLog, limiterFactory,
+    config, store, logger, bus, replicaId: cluster.replicaId, redis: cluster.redis, lifecycle, signer, cache, roles, auth, sessions, usage, audit: auditLog, auditLog, limiterFactory,
+    adminDeps: { store, bus, audit: auditLog, sessions, usage, roles },
     authenticate: withRateLimits(makeAuthenticate(auth, usage), rateLimits, clientIp),
     metrics, rateLimits, clientIp, auditRetention,
     registry,

@@ -14,7 +14,8 @@ import { createPgDatabase, PG_ADMIN_URL } from './helpers/db.js';
 const dir = mkdtempSync(join(tmpdir(), 'pcl-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('portcullis init', () => {
+// Each test spawns the binary several times: on a busy machine one run takes seconds.
+describe('portcullis init', { timeout: 120_000 }, () => {
   it('writes a commented starter config that loads cleanly', async () => {
     const r = await runCli(['init'], { cwd: dir });
     expect(r.code).toBe(0);
@@ -41,7 +42,8 @@ describe('portcullis init', () => {
   });
 });
 
-describe('portcullis check-config', () => {
+// Each test spawns the binary several times: on a busy machine one run takes seconds.
+describe('portcullis check-config', { timeout: 120_000 }, () => {
   it('prints a summary and exits 0 for a valid config (global --config)', async () => {
     const f = join(dir, 'ok.yaml');
     writeFileSync(f, 'server:\n  port: 9555\nservers:\n  - name: demo\n    url: http://127.0.0.1:3001/mcp\ngroups:\n  - name: eng\n');
@@ -113,7 +115,8 @@ describe('portcullis check-config', () => {
   });
 });
 
-describe('portcullis migrate', () => {
+// Each test spawns the binary several times: on a busy machine one run takes seconds.
+describe('portcullis migrate', { timeout: 120_000 }, () => {
   it('applies migrations to an SQLite store once and then reports it up to date', async () => {
     const f = join(dir, 'mig.yaml');
     writeFileSync(f, 'storage:\n  url: sqlite:./mig/store.db\n');
@@ -153,7 +156,8 @@ describe('portcullis migrate', () => {
   });
 });
 
-describe('portcullis serve with no config', () => {
+// Each test spawns the binary several times: on a busy machine one run takes seconds.
+describe('portcullis serve with no config', { timeout: 120_000 }, () => {
   it('starts on loopback with SQLite under ./data and a signing secret that persists across restarts', async () => {
     const cwd = mkdtempSync(join(dir, 'serve-'));
     const port = await freePort();
@@ -162,6 +166,9 @@ describe('portcullis serve with no config', () => {
     let token: string;
     try {
       expect(gw.output()).not.toContain('WARNING');
+      // an empty store: serve says how to make the first admin
+      expect(gw.output()).toContain('No users yet. Register the first admin');
+      expect(gw.output()).toContain(`curl -X POST http://127.0.0.1:${port}/api/v1/auth/register`);
       const reg = await fetch(`${gw.url}/api/v1/auth/register`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -183,6 +190,7 @@ describe('portcullis serve with no config', () => {
 
     const again = await startServe({ cwd, env, port });
     try {
+      expect(again.output()).not.toContain('No users yet');
       const me = await fetch(`${again.url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${token}` } });
       expect(me.status).toBe(200);
     } finally {

@@ -219,10 +219,11 @@ describe('config: strict validation with paths', () => {
     );
     expect(problems.sort()).toEqual(
       [
-        'serverr: unknown key',
-        'server.hots: unknown key',
+        // a typo names the nearest known key
+        'serverr: unknown key; did you mean server?',
+        'server.hots: unknown key; did you mean host?',
         'auth.login_throttle.per_account.burst: unknown key',
-        'servers[0].header: unknown key',
+        'servers[0].header: unknown key; did you mean headers?',
         'groups[0].grants[0].level: unknown key',
       ].sort(),
     );
@@ -301,8 +302,9 @@ describe('config: strict validation with paths', () => {
         expect.stringMatching(/^metrics\.path: /),
       ]),
     );
-    expect(problems).toHaveLength(6);
-    // semantic checks (duplicates) run once the shape is valid
+    // every problem in one run: the cross-checks (duplicates) run on the entries that parsed
+    expect(problems).toContain('servers[1].name: duplicate server name a');
+    expect(problems).toHaveLength(7);
     expect(problemsOf(() => fromYaml('servers:\n  - { name: a, url: "http://127.0.0.1:1/mcp" }\n  - { name: a, command: node }\n'))).toEqual([
       'servers[1].name: duplicate server name a',
     ]);

@@ -139,7 +139,8 @@ describe.each(BACKENDS)('service accounts (%s)', (backend) => {
   });
 });
 
-describe('portcullis service-accounts (CLI, real binary)', () => {
+// Each test spawns the binary several times: on a busy machine one run takes seconds.
+describe('portcullis service-accounts (CLI, real binary)', { timeout: 120_000 }, () => {
   let dir: string;
   let configFile: string;
 

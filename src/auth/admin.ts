@@ -7,8 +7,11 @@
 import { type AuditEvent, type AuditSink } from '../audit/types.js';
 import { type Role } from '../config/schema.js';
 import { type Bus } from '../lib/bus.js';
+import { GatewayError } from '../errors/index.js';
 import { type Store } from '../store/index.js';
+import { lacking } from './permissions.js';
 import { hasScope, type AuthMethod, type Principal, type Scope } from './principal.js';
+import { type RoleCatalog } from './roles.js';
 
 export interface Caller {
   /** Principal id (user UUID, `sa:<client_id>`, `<provider>:<subject>`) or `cli`. */
@@ -61,6 +64,19 @@ export const SYSTEM_CALLER: Caller = Object.freeze({
 /** Admin rights need the admin role and, on a scoped credential, the `admin` scope. */
 export const isAdminCaller = (c: Caller): boolean => c.role === 'admin' && hasScope(c, 'admin');
 
+/**
+ * No escalation through the management API: a caller may hand out, take away
+ * or act for a role only when it holds every permission of that role itself,
+ * and only an admin may do so for `admin` (the one role with MCP access to
+ * everything). The local CLI (system) may do anything.
+ */
+export async function checkMayHandleRole(roles: RoleCatalog, c: Caller, role: string, what: string): Promise<void> {
+  if (c.type === 'system') return;
+  if (role === 'admin' && !isAdminCaller(c)) throw new GatewayError('forbidden', { detail: `${what}: only an admin can do this for the admin role` });
+  const missing = lacking(await roles.permissions(c.role), await roles.permissions(role));
+  if (missing.length) throw new GatewayError('forbidden', { detail: `${what}: role ${role} has permissions you do not hold (${missing.join(', ')})` });
+}
+
 /** Audit fields identifying the caller. */
 export function auditActor(c: Caller): Pick<AuditEvent, 'actor' | 'actorType' | 'tokenId' | 'ip'> {
   return { actor: c.id, actorType: c.type, tokenId: c.tokenId, ip: c.ip };
@@ -78,6 +94,8 @@ export interface AdminDeps {
   bus: Bus;
   audit: AuditSink;
   sessions: SessionRevoker;
+  /** Every role and its permissions (built-in, config, API). */
+  roles: RoleCatalog;
   /** Writes pending API-token usage counters (so reads are current). */
   usage?: { flush(): Promise<void> };
   /**

@@ -22,7 +22,8 @@ import { uuid } from '../lib/crypto.js';
 import { clientIdOfPrincipalId, serviceAccountPrincipalId } from '../lib/principal-id.js';
 import { now } from '../lib/time.js';
 import { type ApiTokenRecord } from '../store/index.js';
-import { auditActor, isAdminCaller, type AdminDeps, type Caller } from './admin.js';
+import { auditActor, checkMayHandleRole, isAdminCaller, type AdminDeps, type Caller } from './admin.js';
+import { ADMIN_SCOPED } from './permissions.js';
 import { newApiToken } from './api-token-format.js';
 import { expandScopes, SCOPES, type Principal, type Scope } from './principal.js';
 
@@ -68,6 +69,10 @@ export interface ApiTokenView {
   use_count: number;
   owner_id: string;
   owner_type: 'user' | 'service_account';
+  /** The owner's email (users), null for service accounts and owners that are gone. */
+  owner_email: string | null;
+  /** The service account's name (service accounts), null for users. */
+  owner_name: string | null;
   expired: boolean;
 }
 
@@ -82,7 +87,7 @@ export interface IssuedToken {
   token: string;
 }
 
-export const tokenView = (r: ApiTokenRecord): ApiTokenView => ({
+export const tokenView = (r: ApiTokenRecord, owner: { email?: string | null; name?: string | null } = {}): ApiTokenView => ({
   id: r.id,
   name: r.name,
   prefix: r.prefix,
@@ -95,6 +100,8 @@ export const tokenView = (r: ApiTokenRecord): ApiTokenView => ({
   use_count: r.useCount,
   owner_id: r.ownerId,
   owner_type: r.ownerType,
+  owner_email: owner.email ?? null,
+  owner_name: owner.name ?? null,
   expired: r.expiresAt !== null && Date.parse(r.expiresAt) <= now(),
 });
 
@@ -120,16 +127,17 @@ export class ApiTokenService {
 
   async create(c: Caller, owner: TokenOwner, input: CreateTokenInput): Promise<IssuedToken> {
     const ownerRole = await this.ownerRole(owner, { mustBeEnabled: true });
+    if (!this.isOwn(c, owner)) await this.checkManageFor(c, ownerRole, 'Creating a token for someone else');
     const scopes = input.scopes ? [...new Set(input.scopes)] : c.scopes ? [...c.scopes] : null;
     const servers = input.servers ? [...new Set(input.servers)] : c.servers ? [...c.servers] : null;
-    this.checkGrantable(c, ownerRole, scopes, servers);
+    await this.checkGrantable(c, ownerRole, scopes, servers);
 
     let rate = input.rate_limit_per_hour ?? c.rateLimitPerHour;
     if (c.rateLimitPerHour !== null && rate !== null && rate > c.rateLimitPerHour)
       throw notGrantable(`rate_limit_per_hour cannot exceed the ${c.rateLimitPerHour}/hour of the credential making this request`);
     const dflt = this.deps.tokenDefaultRatePerHour ?? null;
-    if (dflt !== null && rate !== null && rate > dflt && c.type !== 'system' && !isAdminCaller(c))
-      throw notGrantable(`rate_limit_per_hour: only an admin can set more than the default ${dflt}/hour`);
+    if (dflt !== null && rate !== null && rate > dflt && !(await this.deps.roles.allows(c, 'tokens:manage-all')))
+      throw notGrantable(`rate_limit_per_hour: only an admin (tokens:manage-all) can set more than the default ${dflt}/hour`);
     rate ??= null;
 
     let expiresMs = input.expires_in_days !== undefined ? now() + input.expires_in_days * 86_400_000 : null;
@@ -164,36 +172,37 @@ export class ApiTokenService {
       status: 201,
       detail: { token_id: rec.id, owner_id: owner.id, owner_type: owner.type, name: rec.name, scopes, servers, expires_at: rec.expiresAt, rate_limit_per_hour: rate },
     });
-    return { api_token: tokenView(rec), token: secret.token };
+    return { api_token: await this.view(rec), token: secret.token };
   }
 
   /** Tokens of the caller, or (admins) of one user or of everybody. */
   async list(c: Caller, opts: { userId?: string; all?: boolean; owner?: TokenOwner } = {}): Promise<ApiTokenView[]> {
     const self = opts.owner ?? (c.type === 'system' ? undefined : this.ownerOf(c));
     let ownerId: string | undefined;
+    const manageAll = await this.deps.roles.allows(c, 'tokens:manage-all', false);
     if (opts.all) {
-      if (!isAdminCaller(c)) throw new GatewayError('forbidden', { detail: 'Only admins may list every token' });
+      if (!manageAll) throw new GatewayError('forbidden', { detail: 'Listing every token needs the tokens:manage-all permission' });
       ownerId = undefined;
     } else if (opts.userId !== undefined && opts.userId !== self?.id) {
-      if (!isAdminCaller(c)) throw new GatewayError('forbidden', { detail: "Only admins may list another user's tokens" });
+      if (!manageAll) throw new GatewayError('forbidden', { detail: "Listing another user's tokens needs the tokens:manage-all permission" });
       ownerId = opts.userId;
     } else {
       ownerId = opts.userId ?? self?.id;
     }
-    return (await this.deps.store.apiTokens.list(ownerId)).map(tokenView);
+    return this.views(await this.deps.store.apiTokens.list(ownerId));
   }
 
   /** One token with its usage; counters are flushed first so they are current. */
   async get(c: Caller, id: string): Promise<ApiTokenDetail> {
     await this.deps.usage?.flush();
-    const rec = await this.managed(c, id);
+    const rec = await this.managed(c, id, false);
     const usage_by_server = await this.deps.store.apiTokens.usageByServer(rec.id);
-    return { ...tokenView(rec), usage_by_server };
+    return { ...(await this.view(rec)), usage_by_server };
   }
 
   async update(c: Caller, id: string, input: PatchTokenInput): Promise<ApiTokenView> {
     const rec = await this.managed(c, id);
-    const admin = isAdminCaller(c);
+    const admin = await this.deps.roles.allows(c, 'tokens:manage-all');
     const patch: { name?: string; scopes?: string[]; servers?: string[]; rateLimitPerHour?: number | null } = {};
 
     if (input.name !== undefined) patch.name = input.name;
@@ -211,14 +220,14 @@ export class ApiTokenService {
     }
     if (patch.scopes || patch.servers) {
       const ownerRole = await this.ownerRole({ type: rec.ownerType, id: rec.ownerId });
-      this.checkGrantable(c, ownerRole, patch.scopes ?? null, patch.servers ?? null, { onlyGiven: true });
+      await this.checkGrantable(c, ownerRole, patch.scopes ?? null, patch.servers ?? null, { onlyGiven: true });
     }
     if (input.rate_limit_per_hour !== undefined) {
       const next = input.rate_limit_per_hour;
       // A token without its own limit has the configured default (or none).
       const current = rec.rateLimitPerHour ?? this.deps.tokenDefaultRatePerHour ?? null;
       const raises = next === null ? rec.rateLimitPerHour !== null : current !== null && next > current;
-      if (raises && !admin) throw widening('rate_limit_per_hour: only an admin can raise or remove a token\'s rate limit');
+      if (raises && !admin) throw widening('rate_limit_per_hour: only an admin (tokens:manage-all) can raise or remove a token\'s rate limit');
       if (c.rateLimitPerHour !== null && (next === null || next > c.rateLimitPerHour))
         throw notGrantable(`rate_limit_per_hour cannot exceed the ${c.rateLimitPerHour}/hour of the credential making this request`);
       patch.rateLimitPerHour = next;
@@ -233,7 +242,7 @@ export class ApiTokenService {
       status: 200,
       detail: { token_id: rec.id, owner_id: rec.ownerId, changed: Object.keys(input), scopes: updated.scopes, servers: updated.servers, rate_limit_per_hour: updated.rateLimitPerHour },
     });
-    return tokenView(updated);
+    return this.view(updated);
   }
 
   /** New secret, same id and settings; the old secret stops working at once. */
@@ -246,7 +255,7 @@ export class ApiTokenService {
     this.deps.bus.publish({ kind: 'token', hash: rec.tokenHash });
     this.deps.bus.publish({ kind: 'token', hash: secret.hash });
     this.deps.audit.record({ action: 'token.rotate', ...auditActor(c), status: 200, detail: { token_id: rec.id, owner_id: rec.ownerId } });
-    return { api_token: tokenView(rotated), token: secret.token };
+    return { api_token: await this.view(rotated), token: secret.token };
   }
 
   async revoke(c: Caller, id: string): Promise<void> {
@@ -280,16 +289,45 @@ export class ApiTokenService {
     };
   }
 
-  /** A live token the caller may manage; anything else is "not found". */
-  private async managed(c: Caller, id: string): Promise<ApiTokenRecord> {
+  /**
+   * A live token the caller may manage: its own, or (with tokens:manage-all)
+   * anybody's whose role the caller could hand out itself. Anything else is
+   * "not found", so ids cannot be probed.
+   */
+  private async managed(c: Caller, id: string, write = true): Promise<ApiTokenRecord> {
     const rec = await this.deps.store.apiTokens.byId(id);
     if (!rec || rec.revokedAt) throw notFound();
-    if (c.type === 'system' || isAdminCaller(c)) return rec;
-    const mine =
-      (rec.ownerType === 'user' && c.type === 'user' && c.id === rec.ownerId) ||
-      (rec.ownerType === 'service_account' && c.type === 'service_account' && c.id === serviceAccountPrincipalId(rec.ownerId));
-    if (!mine) throw notFound();
+    if (c.type === 'system' || this.isOwn(c, { type: rec.ownerType, id: rec.ownerId })) return rec;
+    if (!(await this.deps.roles.allows(c, 'tokens:manage-all', write))) throw notFound();
+    await this.checkManageFor(c, await this.ownerRole({ type: rec.ownerType, id: rec.ownerId }).catch(() => 'user'), "Managing this user's tokens");
     return rec;
+  }
+
+  private isOwn(c: Caller, owner: TokenOwner): boolean {
+    return (owner.type === 'user' && c.type === 'user' && c.id === owner.id) || (owner.type === 'service_account' && c.type === 'service_account' && c.id === serviceAccountPrincipalId(owner.id));
+  }
+
+  /** tokens:manage-all, and no escalation: a token of an owner whose role the caller could not hand out is off limits. */
+  private async checkManageFor(c: Caller, ownerRole: Role, what: string): Promise<void> {
+    if (c.type === 'system') return;
+    if (!(await this.deps.roles.allows(c, 'tokens:manage-all')))
+      throw new GatewayError('forbidden', { detail: `${what} needs the tokens:manage-all permission` });
+    await checkMayHandleRole(this.deps.roles, c, ownerRole, what);
+  }
+
+  /** The view with the owner's email (users) or name (service accounts). */
+  private async view(rec: ApiTokenRecord): Promise<ApiTokenView> {
+    return (await this.views([rec]))[0];
+  }
+
+  private async views(recs: readonly ApiTokenRecord[]): Promise<ApiTokenView[]> {
+    const labels = new Map<string, { email?: string | null; name?: string | null }>();
+    for (const r of recs) {
+      if (labels.has(r.ownerId)) continue;
+      if (r.ownerType === 'user') labels.set(r.ownerId, { email: (await this.deps.store.users.byId(r.ownerId))?.email ?? null });
+      else labels.set(r.ownerId, { name: (await this.deps.store.serviceAccounts.byClientId(r.ownerId))?.name ?? null });
+    }
+    return recs.map((r) => tokenView(r, labels.get(r.ownerId)));
   }
 
   /**
@@ -298,7 +336,7 @@ export class ApiTokenService {
    */
   private async checkWithinCaller(c: Caller, rec: ApiTokenRecord): Promise<void> {
     const ownerRole = await this.ownerRole({ type: rec.ownerType, id: rec.ownerId });
-    this.checkGrantable(c, ownerRole, rec.scopes, rec.servers);
+    await this.checkGrantable(c, ownerRole, rec.scopes, rec.servers);
     if (c.rateLimitPerHour !== null && (rec.rateLimitPerHour === null || rec.rateLimitPerHour > c.rateLimitPerHour))
       throw notGrantable('This token has a higher rate limit than the credential making this request');
     if (c.method === 'api_token' && c.expiresAt !== null && (rec.expiresAt === null || Date.parse(rec.expiresAt) > c.expiresAt))
@@ -317,10 +355,11 @@ export class ApiTokenService {
    * The caller may hand out these scopes/servers: `admin` only by an admin to
    * an admin; a scoped credential only what it holds itself.
    */
-  private checkGrantable(c: Caller, ownerRole: Role, scopes: string[] | null, servers: string[] | null, opts: { onlyGiven?: boolean } = {}): void {
+  private async checkGrantable(c: Caller, ownerRole: Role, scopes: string[] | null, servers: string[] | null, opts: { onlyGiven?: boolean } = {}): Promise<void> {
     if (scopes?.includes('admin')) {
       if (c.type !== 'system' && !isAdminCaller(c)) throw notGrantable('scopes: only an admin can grant the admin scope');
-      if (ownerRole !== 'admin') throw notGrantable("scopes: the admin scope needs an owner with the admin role");
+      if (![...(await this.deps.roles.permissions(ownerRole))].some((p) => ADMIN_SCOPED.has(p)))
+        throw notGrantable('scopes: the admin scope needs an owner whose role has admin-level permissions (e.g. the admin role)');
     }
     if (c.scopes !== null && (scopes !== null || !opts.onlyGiven)) {
       const mine = expandScopes(c.scopes);

@@ -7,12 +7,16 @@
  * Disabling ends the user's login sessions; deleting also revokes every API
  * token (and publishes a `token` event for each). The last enabled admin can
  * be neither demoted, disabled nor deleted (409 `last_admin`).
+ *
+ * `role` names a built-in, config or API role (an unknown one is 422). A
+ * caller may only manage users whose role it could hand out itself, and only
+ * hand out roles whose permissions it holds (see checkMayHandleRole).
  */
 import { z } from 'zod';
 import { groupName, roleSchema, type Role } from '../config/schema.js';
 import { GatewayError } from '../errors/index.js';
 import { UniqueViolation, type UserRecord } from '../store/index.js';
-import { auditActor, type AdminDeps, type Caller } from './admin.js';
+import { auditActor, checkMayHandleRole, type AdminDeps, type Caller } from './admin.js';
 import { hashPassword } from './passwords.js';
 import { emailSchema, passwordSchema, usernameSchema } from './user-fields.js';
 import { publicUser, type PublicUser } from './sessions.js';
@@ -39,6 +43,14 @@ export const updateUserSchema = z.strictObject({
 });
 export type UpdateUserInput = z.output<typeof updateUserSchema>;
 
+/** A role field that must name an existing role (`roles`: the names that exist now). */
+const knownRole = (roles: ReadonlySet<string>) =>
+  roleSchema.refine((r) => roles.has(r), { error: (i) => `no role named ${String(i.input)} (built-in: admin, operator, viewer, user; or a custom role)` });
+
+/** The create body, checked against the roles that exist: every problem, the role's too, in one answer. */
+export const createUserSchemaFor = (roles: ReadonlySet<string>) => createUserSchema.extend({ role: knownRole(roles).optional() });
+export const updateUserSchemaFor = (roles: ReadonlySet<string>) => updateUserSchema.extend({ role: knownRole(roles).optional() });
+
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const notFound = () => new GatewayError('not_found', { detail: 'No such user' });
 const lastAdmin = () => new GatewayError('last_admin', { detail: 'This is the last enabled admin: promote another user to admin first' });
@@ -50,8 +62,11 @@ export class UserAdminService {
     return (await this.deps.store.users.list(opts)).map(publicUser);
   }
 
-  async get(id: string): Promise<PublicUser> {
-    return publicUser(await this.record(id));
+  /** One user by id, email or username. */
+  async get(ref: string): Promise<PublicUser> {
+    const u = UUID_RE.test(ref) ? await this.deps.store.users.byId(ref.toLowerCase()) : await this.deps.store.users.byLogin(ref);
+    if (!u) throw new GatewayError('not_found', { detail: `No user ${ref.slice(0, 320)}` });
+    return publicUser(u);
   }
 
   /** A user by id, email or username (the CLI accepts any of them). */
@@ -62,6 +77,9 @@ export class UserAdminService {
   }
 
   async create(c: Caller, input: CreateUserInput): Promise<PublicUser> {
+    const role = input.role ?? 'user';
+    await this.checkRole(role);
+    await checkMayHandleRole(this.deps.roles, c, role, 'Creating the user');
     const passwordHash = await hashPassword(input.password);
     let user: UserRecord;
     try {
@@ -70,7 +88,7 @@ export class UserAdminService {
         username: input.username ?? null,
         name: input.name ?? null,
         passwordHash,
-        role: input.role ?? 'user',
+        role,
         groups: dedupe(input.groups ?? []),
       });
     } catch (e) {
@@ -86,6 +104,11 @@ export class UserAdminService {
 
   async update(c: Caller, id: string, input: UpdateUserInput): Promise<PublicUser> {
     const before = await this.record(id);
+    await checkMayHandleRole(this.deps.roles, c, before.role, `Changing ${before.email}`);
+    if (input.role !== undefined && input.role !== before.role) {
+      await this.checkRole(input.role);
+      await checkMayHandleRole(this.deps.roles, c, input.role, `Giving ${before.email} the role ${input.role}`);
+    }
     const patch: { role?: Role; groups?: string[]; disabled?: boolean } = {};
     if (input.role !== undefined) patch.role = input.role;
     if (input.groups !== undefined) patch.groups = dedupe(input.groups);
@@ -106,6 +129,7 @@ export class UserAdminService {
   /** Delete the user and revoke all of their sessions and API tokens. */
   async delete(c: Caller, id: string): Promise<void> {
     const u = await this.record(id);
+    await checkMayHandleRole(this.deps.roles, c, u.role, `Deleting ${u.email}`);
     const tokens = await this.deps.store.apiTokens.list(u.id);
     const credentialServers = await this.deps.store.credentials.serversOf(u.id);
     const r = await this.deps.store.users.delete(u.id);
@@ -119,6 +143,12 @@ export class UserAdminService {
     // The store deleted the user's stored upstream credentials too; drop their cached copies.
     for (const server of credentialServers) this.deps.bus.publish({ kind: 'credentials', principal: u.id, server });
     this.deps.audit.record({ action: 'user.delete', ...auditActor(c), status: 204, detail: { user_id: u.id, email: u.email, revoked_tokens: tokens.length } });
+  }
+
+  /** 422 naming the field when no such role exists. */
+  private async checkRole(role: string): Promise<void> {
+    if (await this.deps.roles.get(role)) return;
+    throw new GatewayError('validation_failed', { detail: `Invalid role: no role named ${role}`, errors: [{ field: 'role', message: `no role named ${role} (built-in: admin, operator, viewer, user; or a custom role)` }] });
   }
 
   private async record(id: string): Promise<UserRecord> {

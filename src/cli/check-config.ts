@@ -1,6 +1,5 @@
 import { type Command } from 'commander';
-import { ConfigError, summarizeConfig, type Config, type ConfigSummary } from '../config/index.js';
-import { configFrom, describeError } from './common.js';
+import { type Config, type ConfigSummary } from '../config/index.js';
 
 function human(s: ConfigSummary): string {
   const lines = [
@@ -12,6 +11,7 @@ function human(s: ConfigSummary): string {
     `  providers    ${s.auth.providers.length ? s.auth.providers.map((p) => `${p.name} (${p.type})`).join(', ') : '(none)'}`,
     `  servers      ${s.servers.length ? s.servers.map((v) => `${v.name} (${v.kind})`).join(', ') : '(none)'}`,
     `  groups       ${s.groups.length ? s.groups.join(', ') : '(none)'}`,
+    `  roles        ${s.roles.length ? s.roles.map((r) => r.name).join(', ') : '(built-in only)'}`,
   ];
   for (const w of s.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n');
@@ -25,7 +25,9 @@ export function registerCheckConfig(program: Command): void {
   program
     .command('check-config')
     .description('validate the config (global --config or $PORTCULLIS_CONFIG) and summarize it')
-    .action((_opts, cmd: Command) => {
+    .action(async (_opts, cmd: Command) => {
+      // Loaded on demand, like every command's heavy parts: a remote command should not pay for them.
+      const [{ ConfigError, summarizeConfig }, { configFrom, describeError }] = await Promise.all([import('../config/index.js'), import('./common.js')]);
       const json = !!(cmd.optsWithGlobals() as { json?: boolean }).json;
       let problems: string[];
       let config: Config | undefined;

@@ -19,17 +19,6 @@ export async function withStore<T>(cmd: Command, fn: (store: Store, config: Conf
   }
 }
 
-/** Print human text or JSON (with --json). */
-export function output(cmd: Command, json: unknown, human: () => string): void {
-  const opts = cmd.optsWithGlobals() as { json?: boolean };
-  process.stdout.write(opts.json ? JSON.stringify(json, null, 2) + '\n' : human() + '\n');
-}
-
-export function fail(message: string, code = 1): never {
-  process.stderr.write(`portcullis: ${message}\n`);
-  process.exit(code);
-}
-
 export function describeError(e: unknown): string {
   if (e instanceof ConfigError) return e.message;
   return e instanceof Error ? e.message : String(e);

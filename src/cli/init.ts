@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type Command } from 'commander';
-import { STARTER_CONFIG } from '../config/index.js';
-import { fail, output } from './common.js';
+import { fail } from './exit.js';
+import { output } from './output.js';
 
 /** `portcullis init [--file F] [--force]`: write the commented starter config. */
 export function registerInit(program: Command): void {
@@ -11,7 +11,8 @@ export function registerInit(program: Command): void {
     .description('write a commented starter config file')
     .option('-f, --file <file>', 'where to write it', 'portcullis.yaml')
     .option('--force', 'overwrite an existing file')
-    .action((opts: { file: string; force?: boolean }, cmd: Command) => {
+    .action(async (opts: { file: string; force?: boolean }, cmd: Command) => {
+      const { STARTER_CONFIG } = await import('../config/starter.js');
       const file = resolve(opts.file);
       if (existsSync(file) && !opts.force) fail(`${file} already exists; pass --force to overwrite it`);
       try {

@@ -1,7 +1,6 @@
 import { type Command } from 'commander';
-import { redactUrl } from '../config/index.js';
-import { migrate, openDb } from '../store/index.js';
-import { configFrom, describeError, fail, output } from './common.js';
+import { fail } from './exit.js';
+import { output } from './output.js';
 
 /** `portcullis migrate`: apply pending migrations to the configured store. */
 export function registerMigrate(program: Command): void {
@@ -9,6 +8,7 @@ export function registerMigrate(program: Command): void {
     .command('migrate')
     .description('apply pending database migrations to the configured store')
     .action(async (_opts, cmd: Command) => {
+      const [{ redactUrl }, { migrate, openDb }, { configFrom, describeError }] = await Promise.all([import('../config/index.js'), import('../store/index.js'), import('./common.js')]);
       let url: string;
       let applied: string[];
       try {

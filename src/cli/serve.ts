@@ -1,5 +1,5 @@
 import { type Command } from 'commander';
-import { configFrom, describeError, fail } from './common.js';
+import { fail } from './exit.js';
 
 export function registerServe(program: Command): void {
   program
@@ -8,10 +8,10 @@ export function registerServe(program: Command): void {
     .action(async (_opts, cmd: Command) => {
       try {
         // Loaded on demand: other commands should not pay for importing the whole server.
-        const { runUntilSignal } = await import('../main.js');
+        const [{ runUntilSignal }, { configFrom }] = await Promise.all([import('../main.js'), import('./common.js')]);
         await runUntilSignal(configFrom(cmd));
       } catch (e) {
-        fail(describeError(e));
+        fail(e instanceof Error ? e.message : String(e));
       }
     });
 }

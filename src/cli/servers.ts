@@ -1,66 +1,53 @@
 /**
- * `portcullis servers list|get <name>|tools <name>` — the servers of the
- * config file plus those defined at runtime in the configured store.
+ * `portcullis servers list|get|tools|start|stop` — the servers of the config
+ * file plus those defined at runtime, from the configured store or from a
+ * running gateway (--url).
  *
- * `tools` discovers: it connects to the upstream itself (remote servers must
- * be reachable from where the CLI runs; stdio servers are spawned by the CLI
- * for the duration of the discovery) with the server's configured headers —
- * never with a user's stored credentials. Status (up/down, sessions) lives in
- * a running gateway; ask it with `GET /api/v1/servers`.
+ * Locally, `tools` discovers by itself: it connects to the upstream (remote
+ * servers must be reachable from where the CLI runs; stdio servers are
+ * spawned for the duration of the discovery) with the server's configured
+ * headers — never with a user's stored credentials. Status, start and stop
+ * belong to a running gateway: give --url.
  */
 import { type Command } from 'commander';
-import { type Config } from '../config/index.js';
-import { GatewayError } from '../errors/index.js';
-import { createLogger } from '../lib/logger.js';
-import { LocalBus } from '../lib/bus.js';
-import { ServerRegistry, UpstreamManager } from '../proxy/index.js';
-import { serverDefinition, serverSummary } from '../proxy/server-view.js';
-import { type Store } from '../store/index.js';
-import { reportError, table } from './admin-context.js';
-import { output, withStore } from './common.js';
+import { type ServerView, type ToolsView } from './client/admin-client.js';
+import { withClient } from './context.js';
+import { cell, col, output, renderTable, table, type Column } from './output.js';
 
-async function withRegistry(cmd: Command, fn: (registry: ServerRegistry, config: Config, store: Store) => Promise<void>): Promise<void> {
-  try {
-    await withStore(cmd, async (store, config) => {
-      const logger = createLogger(config.logging.level === 'silent' ? 'silent' : 'warn', process.stderr);
-      const registry = await ServerRegistry.create(config, store, new LocalBus(), logger);
-      try {
-        await fn(registry, config, store);
-      } finally {
-        registry.close();
-      }
-    });
-  } catch (e) {
-    reportError(cmd, e);
-  }
-}
+const str = (v: unknown) => (v === undefined || v === null ? '-' : Array.isArray(v) ? cell.list(v as string[]) : String(v));
+const status = (s: ServerView) => (s.status ? `${s.status.state}${s.status.sessions ? ` (${s.status.sessions} sessions)` : ''}` : '-');
 
-function lookup(registry: ServerRegistry, name: string) {
-  const def = registry.get(name);
-  if (!def) throw new GatewayError('unknown_server', { detail: `No MCP server named ${name}` });
-  return def;
-}
+export const SERVER_COLUMNS: Column<ServerView>[] = [
+  col('NAME', 'name', (s) => s.name),
+  col('SOURCE', 'source', (s) => s.source),
+  col('TRANSPORT', 'transport', (s) => s.transport),
+  col('TARGET', ['url', 'command', 'args'], (s) => (s.url !== undefined ? s.url : s.command !== undefined ? [s.command, ...(s.args ?? [])].join(' ') : '-')),
+  col('STATUS', 'status', status),
+  col('HEADERS/ENV', ['headers', 'env'], (s) => str(s.headers ?? s.env)),
+  col('TIMEOUT', ['timeout_ms', 'idle_timeout_ms'], (s) => (s.timeout_ms === undefined ? '-' : `${s.timeout_ms}ms${s.idle_timeout_ms !== undefined ? ` idle ${s.idle_timeout_ms}ms` : ''}`)),
+  col('LIMIT', ['connections', 'max_processes'], (s) => str(s.connections ?? s.max_processes)),
+  col('CWD', 'cwd', (s) => str(s.cwd)),
+  col('ENDPOINT', 'endpoint', (s) => s.endpoint),
+  col('DESCRIPTION', 'description', (s) => cell.text(s.description)),
+];
 
-const describe = (registry: ServerRegistry, config: Config, name: string) => {
-  const def = lookup(registry, name);
-  return { ...serverSummary(def, registry.source(name)!, config.server.public_url), ...serverDefinition(def) };
-};
+/** Tools: name, access and first description line (--json has the schemas). */
+const toolsTable = (v: ToolsView) =>
+  table(
+    ['TOOL', 'ACCESS', 'DESCRIPTION'],
+    v.tools.map((t) => [t.name, t.access ?? '-', (t.description ?? '').split('\n')[0]]),
+  );
 
 export function registerServers(program: Command): void {
-  const servers = program.command('servers').description('MCP servers behind the gateway (config file + runtime-defined in the store)');
+  const servers = program.command('servers').description('MCP servers behind the gateway (config file + runtime-defined; the configured store or a running gateway with --url)');
 
   servers
     .command('list')
     .description('list servers')
     .action(async (_o, cmd: Command) => {
-      await withRegistry(cmd, async (registry, config) => {
-        const list = registry.list().map((d) => describe(registry, config, d.name));
-        output(cmd, list, () =>
-          table(
-            ['NAME', 'SOURCE', 'TRANSPORT', 'TARGET', 'DESCRIPTION'],
-            list.map((s) => [s.name, s.source, s.transport, 'url' in s ? String(s.url) : [String(s.command), ...(s.args ?? [])].join(' '), s.description ?? '']),
-          ),
-        );
+      await withClient(cmd, async (client) => {
+        const list = await client.servers.list();
+        output(cmd, list, () => renderTable(SERVER_COLUMNS, list));
       });
     });
 
@@ -69,11 +56,11 @@ export function registerServers(program: Command): void {
     .description('show one server (header and env names only, never values)')
     .argument('<name>', 'server name')
     .action(async (name: string, _o, cmd: Command) => {
-      await withRegistry(cmd, async (registry, config) => {
-        const s = describe(registry, config, name);
+      await withClient(cmd, async (client) => {
+        const s = await client.servers.get(name);
         output(cmd, s, () =>
           Object.entries(s)
-            .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') || '-' : (v ?? '-')}`)
+            .map(([k, v]) => `${k}: ${k === 'status' ? status(s) : str(v)}`)
             .join('\n'),
         );
       });
@@ -81,24 +68,24 @@ export function registerServers(program: Command): void {
 
   servers
     .command('tools')
-    .description('discover the tools a server offers (connects to it, or spawns it for stdio servers)')
+    .description('the tools a server offers (locally: connects to it, or spawns it for stdio servers)')
     .argument('<name>', 'server name')
     .action(async (name: string, _o, cmd: Command) => {
-      await withRegistry(cmd, async (registry, config) => {
-        lookup(registry, name);
-        const logger = createLogger(config.logging.level === 'silent' ? 'silent' : 'warn', process.stderr);
-        const upstreams = new UpstreamManager({ registry, childBaseEnv: config.childBaseEnv, logger, credentials: () => null });
-        try {
-          const catalog = await upstreams.discover(name, null);
-          output(cmd, { server: name, tools: catalog.tools }, () =>
-            table(
-              ['TOOL', 'DESCRIPTION'],
-              catalog.tools.map((t) => [t.name, (t.description ?? '').split('\n')[0]]),
-            ),
-          );
-        } finally {
-          await upstreams.close();
-        }
+      await withClient(cmd, async (client) => {
+        const v = await client.servers.tools(name);
+        output(cmd, v, () => toolsTable(v));
       });
     });
+
+  for (const op of ['start', 'stop'] as const)
+    servers
+      .command(op)
+      .description(`${op} a stdio server on a running gateway (--url; needs servers:operate)`)
+      .argument('<name>', 'server name')
+      .action(async (name: string, _o, cmd: Command) => {
+        await withClient(cmd, async (client) => {
+          const r = await client.servers[op](name);
+          output(cmd, r, () => `${op === 'start' ? 'started' : 'stopped'} ${r.name}: ${str((r.status as { state?: string } | null)?.state)}`);
+        });
+      });
 }

@@ -1,8 +1,9 @@
 import { type Command } from 'commander';
-import { createServiceAccountSchema, updateServiceAccountSchema, type PublicServiceAccount } from '../auth/service-accounts.js';
-import { parseBody } from '../auth/validate.js';
-import { commaList, table, withAdmin } from './admin-context.js';
-import { output } from './common.js';
+import { type PublicServiceAccount } from '../auth/service-accounts.js';
+import { listOption } from './args.js';
+import { withClient } from './context.js';
+import { groupsArgument } from './users.js';
+import { cell, col, output, renderTable, type Column } from './output.js';
 
 const secretNotice = (a: PublicServiceAccount, secret: string) =>
   [
@@ -14,68 +15,87 @@ const secretNotice = (a: PublicServiceAccount, secret: string) =>
     secret,
   ].join('\n');
 
-/** `portcullis service-accounts create|list|set-groups|delete|rotate-secret` */
+export const SERVICE_ACCOUNT_COLUMNS: Column<PublicServiceAccount>[] = [
+  col('CLIENT_ID', 'client_id', (a) => a.client_id),
+  col('NAME', 'name', (a) => a.name),
+  col('GROUPS', 'groups', (a) => cell.list(a.groups)),
+  col('CREATED', 'created_at', (a) => a.created_at),
+  col('UPDATED', 'updated_at', (a) => a.updated_at),
+  col('DESCRIPTION', 'description', (a) => cell.text(a.description)),
+];
+
+/** `portcullis service-accounts create|list|set-groups|delete|rotate-secret` (local store or --url). */
 export function registerServiceAccounts(program: Command): void {
-  const sa = program.command('service-accounts').description('manage service accounts for OAuth client_credentials (acts on the configured store)');
+  const sa = program.command('service-accounts').description('manage service accounts for OAuth client_credentials (the configured store, or a running gateway with --url)');
 
   sa.command('create')
     .description('create a service account; its client secret is printed once')
     .requiredOption('--name <name>', 'unique name (1-64 letters, digits, _ . -)')
-    .option('--groups <list>', 'comma-separated group names (its rights)')
+    .option('--groups <list>', 'group names, comma-separated (repeatable): its rights', listOption)
     .option('--description <text>', 'free text')
-    .action(async (o: { name: string; groups?: string; description?: string }, cmd: Command) => {
-      await withAdmin(cmd, async (ctx) => {
-        const input = parseBody(createServiceAccountSchema, {
-          name: o.name,
-          groups: o.groups !== undefined ? commaList(o.groups) : [],
-          ...(o.description !== undefined ? { description: o.description } : {}),
-        });
-        const { account, clientSecret } = await ctx.serviceAccounts.create(ctx.caller, input);
-        output(cmd, { ...account, client_secret: clientSecret }, () => `created service account\n${secretNotice(account, clientSecret)}`);
-      });
+    .action(async (o: { name: string; groups?: string[]; description?: string }, cmd: Command) => {
+      await withClient(
+        cmd,
+        async (client) => {
+          const a = await client.serviceAccounts.create({
+            name: o.name,
+            groups: o.groups ?? [],
+            ...(o.description !== undefined ? { description: o.description } : {}),
+          });
+          output(cmd, a, () => `created service account\n${secretNotice(a, a.client_secret)}`);
+        },
+        { changes: true },
+      );
     });
 
   sa.command('list')
     .description('list service accounts (never their secrets)')
     .action(async (_o, cmd: Command) => {
-      await withAdmin(cmd, async (ctx) => {
-        const list = await ctx.serviceAccounts.list();
-        output(cmd, list, () =>
-          table(
-            ['CLIENT_ID', 'NAME', 'GROUPS', 'CREATED', 'DESCRIPTION'],
-            list.map((a) => [a.client_id, a.name, a.groups.join(',') || '-', a.created_at, a.description || '-']),
-          ),
-        );
+      await withClient(cmd, async (client) => {
+        const list = await client.serviceAccounts.list();
+        output(cmd, list, () => renderTable(SERVICE_ACCOUNT_COLUMNS, list));
       });
     });
 
-  sa.command('set-groups <account>')
-    .description('replace the groups of a service account (client_id or name); applies to its next request')
-    .requiredOption('--groups <list>', "comma-separated group names ('' for none)")
-    .action(async (ref: string, o: { groups: string }, cmd: Command) => {
-      await withAdmin(cmd, async (ctx) => {
-        const input = parseBody(updateServiceAccountSchema, { groups: commaList(o.groups) });
-        const a = await ctx.serviceAccounts.update(ctx.caller, ref, input);
-        output(cmd, a, () => `${a.client_id}  ${a.name}  groups=${a.groups.join(',') || '-'}`);
-      });
+  sa.command('set-groups <account> [groups]')
+    .description("replace the groups of a service account (client_id or name): --groups a,b (or the list as an argument); '' for none")
+    .option('--groups <list>', 'group names, comma-separated (repeatable)', listOption)
+    .action(async (ref: string, positional: string | undefined, o: { groups?: string[] }, cmd: Command) => {
+      await withClient(
+        cmd,
+        async (client) => {
+          const groups = groupsArgument(positional, o.groups);
+          const a = await client.serviceAccounts.update((await client.serviceAccounts.get(ref)).client_id, { groups });
+          output(cmd, a, () => `${a.client_id}  ${a.name}  groups=${a.groups.join(',') || '-'}`);
+        },
+        { changes: true },
+      );
     });
 
   sa.command('delete <account>')
     .description('delete a service account (client_id or name); its tokens stop working')
     .action(async (ref: string, _o, cmd: Command) => {
-      await withAdmin(cmd, async (ctx) => {
-        const a = await ctx.serviceAccounts.get(ref);
-        await ctx.serviceAccounts.delete(ctx.caller, a.client_id);
-        output(cmd, { deleted: a.client_id, name: a.name }, () => `deleted service account ${a.client_id} (${a.name})`);
-      });
+      await withClient(
+        cmd,
+        async (client) => {
+          const a = await client.serviceAccounts.get(ref);
+          await client.serviceAccounts.delete(a.client_id);
+          output(cmd, { deleted: a.client_id, name: a.name }, () => `deleted service account ${a.client_id} (${a.name})`);
+        },
+        { changes: true },
+      );
     });
 
   sa.command('rotate-secret <account>')
     .description('issue a new client secret (client_id or name); the old one stops working at once')
     .action(async (ref: string, _o, cmd: Command) => {
-      await withAdmin(cmd, async (ctx) => {
-        const { account, clientSecret } = await ctx.serviceAccounts.rotateSecret(ctx.caller, ref);
-        output(cmd, { ...account, client_secret: clientSecret }, () => `rotated the secret\n${secretNotice(account, clientSecret)}`);
-      });
+      await withClient(
+        cmd,
+        async (client) => {
+          const a = await client.serviceAccounts.rotateSecret((await client.serviceAccounts.get(ref)).client_id);
+          output(cmd, a, () => `rotated the secret\n${secretNotice(a, a.client_secret)}`);
+        },
+        { changes: true },
+      );
     });
 }

@@ -1,55 +1,10 @@
 /**
  * What a replica shares with the others: with `redis` configured, a Redis
  * connection set (rate limits, readiness) and the Redis invalidation bus;
- * without it, the in-process bus only (one replica).
+ * without it, the in-process bus only (one replica). The opening itself is
+ * in open.ts, which loads the Redis client only when Redis is configured.
  */
-import { type Config } from '../config/index.js';
-import { type Logger } from '../lib/logger.js';
-import { uuid } from '../lib/crypto.js';
-import { LocalBus, type Bus } from '../lib/bus.js';
-import { RedisBus, type RedisBusOptions } from './redis-bus.js';
-import { RedisConnections } from './redis.js';
-
 export { RedisConnections, createRedisClient, redisEndpoint, type RedisSettings } from './redis.js';
 export { RedisBus, decodeMessage, type RedisBusOptions } from './redis-bus.js';
-
-export interface Cluster {
-  /** This process's id among the replicas (also in Redis connection names and mcp_sessions.replica). */
-  replicaId: string;
-  redis: RedisConnections | null;
-  bus: Bus;
-  /** Closes what this module opened (not a bus or connections passed in). */
-  close(): Promise<void>;
-}
-
-export async function openCluster(
-  config: Config,
-  logger: Logger,
-  given: { bus?: Bus; redis?: RedisConnections; replicaId?: string; busOptions?: RedisBusOptions } = {},
-): Promise<Cluster> {
-  const replicaId = given.replicaId ?? given.redis?.replicaId ?? uuid();
-  const ownRedis = !given.redis && config.redis ? new RedisConnections(config.redis, logger, replicaId) : null;
-  const redis = given.redis ?? ownRedis;
-  let bus: Bus;
-  let ownBus: Bus | null = null;
-  try {
-    if (given.bus) bus = given.bus;
-    else if (redis) bus = ownBus = await RedisBus.start(redis, logger, given.busOptions);
-    else bus = ownBus = new LocalBus();
-    // Serve only once the shared command connection is up (readiness, rate limits).
-    if (ownRedis) await ownRedis.ready(given.busOptions?.startTimeoutMs ?? 10_000);
-  } catch (e) {
-    await ownBus?.close();
-    await ownRedis?.close();
-    throw e;
-  }
-  return {
-    replicaId,
-    redis,
-    bus,
-    async close() {
-      await ownBus?.close();
-      await ownRedis?.close();
-    },
-  };
-}
+export { ChangeFeedBus, consumerAliveMs, type ChangeFeedOptions } from './change-feed.js';
+export { openCluster, type Cluster, type ClusterOptions } from './open.js';

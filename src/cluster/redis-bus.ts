@@ -31,6 +31,7 @@ const KINDS: Record<InvalidationEvent['kind'], readonly string[]> = {
   token: ['hash'],
   family: ['id'],
   groups: [],
+  roles: [],
   service_account: ['id'],
   servers: [],
   session: ['id'],

@@ -2,14 +2,17 @@
  * The one place that reads `process.env` and the config file. Everything else
  * receives the frozen `Config` this returns.
  */
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { type z } from 'zod';
-import { configSchema, issueMessage, type JwtProviderDef, type ParsedConfig } from './schema.js';
+import { parseDocument } from 'yaml';
+import { configSchema, ROLES, type ParsedConfig } from './schema.js';
+import { formatPath, formatZodIssues } from './issues.js';
+import { checkJwtKeys, checkSigningKey } from './keys.js';
+import { parseLeniently } from './lenient.js';
 import { compileSubjectPattern, DnSyntaxError } from '../lib/distinguished-name.js';
 import { RESERVED_PROVIDER_NAMES } from '../lib/principal-id.js';
+
+export { formatPath, formatZodIssues } from './issues.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -39,15 +42,6 @@ export interface LoadOptions {
 }
 
 const ENV_REF = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
-
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else out += out ? `.${String(seg)}` : String(seg);
-  }
-  return out || '(root)';
-}
 
 /** Replace `${VAR}` / `${VAR:-default}` in every string value; `$${` is a literal `${`. */
 function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: PropertyKey[], problems: string[]): unknown {
@@ -111,13 +105,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     configFile = resolve(file);
     if (!existsSync(configFile)) throw new ConfigError([`config file not found: ${configFile}`]);
     configDir = dirname(configFile);
-    try {
-      raw = parseYaml(readFileSync(configFile, 'utf8')) ?? {};
-    } catch (e) {
-      throw new ConfigError([`config file ${configFile} is not valid YAML: ${(e as Error).message}`]);
-    }
+    raw = readYaml(configFile);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(['(root): must be a mapping']);
+  // A section whose entries are all commented out (`servers:` with nothing under it) is empty, not null.
+  for (const [k, v] of Object.entries(raw)) if (v === null) delete (raw as Record<string, unknown>)[k];
 
   const interpolated = interpolate(raw, env, [], problems) as Record<string, unknown>;
 
@@ -138,13 +130,65 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (ns.when(interpolated)) problems.push(`${ns.path}: not supported yet in this version of Portcullis`);
   }
 
+  // Every problem in one run: when the schema fails, the checks below still run on the parts that parsed.
   const parsed = configSchema.safeParse(interpolated);
-  if (!parsed.success) problems.push(...formatZodIssues(parsed.error.issues).map((p) => withOverrideSource(p, env)));
+  let cfg: ParsedConfig;
+  let failed = new Set<string>();
+  if (parsed.success) cfg = parsed.data;
+  else {
+    problems.push(...formatZodIssues(parsed.error.issues, configSchema).map((p) => withOverrideSource(p, env)));
+    ({ cfg, failed } = parseLeniently(interpolated));
+  }
+  const rawRoleNames = Array.isArray(interpolated.roles) ? interpolated.roles.flatMap((r) => (r && typeof r === 'object' && typeof r.name === 'string' ? [r.name as string] : [])) : [];
+  crossCheck(cfg, failed, { env, configDir, rawRoleNames }, problems);
   if (problems.length) throw new ConfigError(problems);
-  const cfg = parsed.data!;
 
+  const scheme = cfg.server.tls ? 'https' : 'http';
+  const hostForUrl = cfg.server.host.includes(':') ? `[${cfg.server.host}]` : cfg.server.host;
+  const publicUrl = (cfg.server.public_url ?? `${scheme}://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${cfg.server.port}`).replace(/\/+$/, '');
+
+  const childBaseEnv: Record<string, string> = {};
+  for (const k of ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'SYSTEMROOT']) if (env[k]) childBaseEnv[k] = env[k]!;
+
+  const out: Config = {
+    ...cfg,
+    server: { ...cfg.server, public_url: publicUrl },
+    configDir,
+    configFile,
+    childBaseEnv,
+  };
+  return deepFreeze(out);
+}
+
+/** Parse the file; every YAML syntax error is reported, with its line. */
+function readYaml(configFile: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(configFile, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`config file ${configFile} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    // One mistake (a bad indent) can cascade into dozens of parser errors: the first few say where.
+    const shown = doc.errors.slice(0, 5).map((e) => `config file ${configFile} is not valid YAML: ${e.message.split('\n')[0]}`);
+    if (doc.errors.length > 5) shown.push(`config file ${configFile}: ${doc.errors.length - 5} more YAML errors after these`);
+    throw new ConfigError(shown);
+  }
+  return doc.toJS() ?? {};
+}
+
+/**
+ * Checks that need the parsed values: secrets named by env, references
+ * between sections, files. Entries that failed the schema are null holes and
+ * sections named in `failed` hold defaults; checks that read them are skipped.
+ */
+function crossCheck(cfg: ParsedConfig, failed: Set<string>, ctx: { env: NodeJS.ProcessEnv; configDir: string; rawRoleNames: string[] }, problems: string[]): void {
+  const { env, configDir } = ctx;
+  const providers = cfg.auth.providers;
   // Secrets referenced by name are resolved here, once.
-  cfg.auth.providers.forEach((p, i) => {
+  providers.forEach((p, i) => {
+    if (!p) return;
     if (p.type === 'jwt') {
       const keySources = [p.jwks_uri, p.public_key_file, p.secret_env].filter(Boolean).length;
       if (keySources !== 1) problems.push(`auth.providers[${i}]: exactly one of jwks_uri, public_key_file, secret_env is required`);
@@ -176,24 +220,29 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       });
     }
   });
-  const names = new Set<string>();
-  cfg.auth.providers.forEach((p, i) => {
-    if (names.has(p.name)) problems.push(`auth.providers[${i}].name: duplicate provider name ${p.name}`);
+  duplicates(providers, 'auth.providers', 'provider', problems);
+  duplicates(cfg.servers, 'servers', 'server', problems);
+  duplicates(cfg.groups, 'groups', 'group', problems);
+  duplicates(cfg.roles, 'roles', 'role', problems);
+
+  // Roles named by providers must exist: built-in, or defined under roles: (roles made through the API may come and go).
+  const roles = new Set<string>([...ROLES, ...ctx.rawRoleNames]);
+  const unknownRole = (where: string, r: string) => {
+    if (!roles.has(r)) problems.push(`${where}: unknown role ${r}; use a built-in role (${ROLES.join(', ')}) or define it under roles:`);
+  };
+  providers.forEach((p, i) => {
+    if (!p) return;
+    const where = `auth.providers[${i}]`;
     if (RESERVED_PROVIDER_NAMES.includes(p.name))
-      problems.push(`auth.providers[${i}].name: ${p.name} is reserved (ids beginning "${p.name}:" belong to other principals); choose another name`);
-    names.add(p.name);
+      problems.push(`${where}.name: ${p.name} is reserved (ids beginning "${p.name}:" belong to other principals); choose another name`);
+    if (p.type === 'jwt' || p.type === 'introspection') {
+      unknownRole(`${where}.default_role`, p.default_role);
+      for (const [k, r] of Object.entries(p.role_map)) unknownRole(`${where}.role_map.${k}`, r);
+    } else if (p.type === 'static') p.tokens.forEach((t, j) => unknownRole(`${where}.tokens[${j}].role`, t.role));
+    else if (p.type === 'mtls') unknownRole(`${where}.role`, p.role);
   });
-  const serverNames = new Set<string>();
-  cfg.servers.forEach((s, i) => {
-    if (serverNames.has(s.name)) problems.push(`servers[${i}].name: duplicate server name ${s.name}`);
-    serverNames.add(s.name);
-  });
-  const groupNames = new Set<string>();
-  cfg.groups.forEach((g, i) => {
-    if (groupNames.has(g.name)) problems.push(`groups[${i}].name: duplicate group name ${g.name}`);
-    groupNames.add(g.name);
-  });
-  if (cfg.server.tls) {
+
+  if (cfg.server.tls && !failed.has('server')) {
     const t = cfg.server.tls;
     t.cert_file = resolvePath(configDir, t.cert_file);
     t.key_file = resolvePath(configDir, t.key_file);
@@ -207,9 +256,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       if (f && !existsSync(f)) problems.push(`server.tls.${k}: file not found: ${f}`);
     }
   }
-  cfg.auth.providers.forEach((p, i) => {
-    if (p.type !== 'mtls') return;
-    if (!cfg.server.tls || cfg.server.tls.client_auth === 'none')
+  providers.forEach((p, i) => {
+    if (!p || p.type !== 'mtls') return;
+    if (!failed.has('server') && (!cfg.server.tls || cfg.server.tls.client_auth === 'none'))
       problems.push(`auth.providers[${i}]: an mtls provider needs server.tls with client_auth request or require`);
     p.allowed_subjects.forEach((pat, j) => {
       try {
@@ -219,7 +268,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       }
     });
   });
-  if (cfg.auth.signing) {
+  if (cfg.auth.signing && !failed.has('auth')) {
     const s = cfg.auth.signing;
     if (s.algorithm !== 'HS256' && !s.private_key_file) problems.push('auth.signing.private_key_file: required for asymmetric algorithms');
     if (s.algorithm === 'HS256' && s.private_key_file) problems.push('auth.signing.private_key_file: not used with HS256 (the secret is generated and kept in the store)');
@@ -234,41 +283,18 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (p !== ':memory:') cfg.storage.url = 'sqlite:' + resolvePath(configDir, p);
   }
   cfg.servers.forEach((s) => {
-    if ('cwd' in s && s.cwd) s.cwd = resolvePath(configDir, s.cwd);
+    if (s && 'cwd' in s && s.cwd) s.cwd = resolvePath(configDir, s.cwd);
   });
-  if (problems.length) throw new ConfigError(problems);
-
-  const scheme = cfg.server.tls ? 'https' : 'http';
-  const hostForUrl = cfg.server.host.includes(':') ? `[${cfg.server.host}]` : cfg.server.host;
-  const publicUrl = (cfg.server.public_url ?? `${scheme}://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${cfg.server.port}`).replace(/\/+$/, '');
-
-  const childBaseEnv: Record<string, string> = {};
-  for (const k of ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'SYSTEMROOT']) if (env[k]) childBaseEnv[k] = env[k]!;
-
-  const out: Config = {
-    ...cfg,
-    server: { ...cfg.server, public_url: publicUrl },
-    configDir,
-    configFile,
-    childBaseEnv,
-  };
-  return deepFreeze(out);
 }
 
-export function formatZodIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  const out: string[] = [];
-  for (const i of issues) {
-    if (i.code === 'unrecognized_keys') {
-      for (const k of i.keys) out.push(`${formatPath([...i.path, k])}: unknown key`);
-    } else if (i.code === 'invalid_union' && 'errors' in i && Array.isArray(i.errors) && i.errors.length) {
-      // Report the branch that got furthest (fewest issues).
-      const best = [...i.errors].sort((a, b) => a.length - b.length)[0];
-      out.push(...formatZodIssues(best.map((e) => ({ ...e, path: [...i.path, ...e.path] }))));
-    } else {
-      out.push(`${formatPath(i.path)}: ${issueMessage(i)}`);
-    }
-  }
-  return [...new Set(out)];
+/** `<list>[i].name: duplicate <what> name x` for every repeat (null holes skipped). */
+function duplicates(list: readonly ({ name: string } | null)[], where: string, what: string, problems: string[]): void {
+  const seen = new Set<string>();
+  list.forEach((x, i) => {
+    if (!x) return;
+    if (seen.has(x.name)) problems.push(`${where}[${i}].name: duplicate ${what} name ${x.name}`);
+    seen.add(x.name);
+  });
 }
 
 /** Name the env override a bad value came from (`server.port: ... (from PORTCULLIS_PORT)`). */
@@ -278,83 +304,6 @@ function withOverrideSource(problem: string, env: NodeJS.ProcessEnv): string {
     if (v !== undefined && v !== '' && problem.startsWith(`${o.path.join('.')}: `)) return `${problem} (from ${o.env})`;
   }
   return problem;
-}
-
-/**
- * jwt provider keys, checked at start: algorithms must fit the key source
- * (HS* only with secret_env; asymmetric only with jwks_uri/public_key_file),
- * HMAC secrets at least as long as the largest hash configured (256 bits
- * minimum), and a public_key_file must exist, parse, and fit the algorithms.
- */
-function checkJwtKeys(p: JwtProviderDef, where: string, problems: string[]): void {
-  const hmac = p.algorithms.filter((a) => a.startsWith('HS'));
-  const asym = p.algorithms.filter((a) => !a.startsWith('HS'));
-  if (p.secret_env && asym.length) problems.push(`${where}.algorithms: ${asym.join(', ')} need a public key (jwks_uri or public_key_file), not secret_env`);
-  if (!p.secret_env && hmac.length) problems.push(`${where}.algorithms: ${hmac.join(', ')} need secret_env (HMAC); jwks_uri/public_key_file hold public keys only`);
-  if (p.secret !== undefined && hmac.length) {
-    const needBits = Math.max(256, ...hmac.map((a) => Number(a.slice(2))));
-    const haveBits = Buffer.byteLength(p.secret, 'utf8') * 8;
-    if (haveBits < needBits) problems.push(`${where}.secret_env: the secret in ${p.secret_env} is ${haveBits} bits; ${hmac.join('/')} needs at least ${needBits} bits`);
-  }
-  if (p.public_key_file) {
-    if (!existsSync(p.public_key_file)) {
-      problems.push(`${where}.public_key_file: file not found: ${p.public_key_file}`);
-      return;
-    }
-    let key: KeyObject;
-    try {
-      const text = readFileSync(p.public_key_file, 'utf8').trim();
-      key = text.startsWith('{') ? createPublicKey({ key: JSON.parse(text), format: 'jwk' }) : createPublicKey(text);
-    } catch {
-      problems.push(`${where}.public_key_file: not a PEM public key, X.509 certificate or public JWK: ${p.public_key_file}`);
-      return;
-    }
-    for (const a of asym) {
-      const problem = keyProblem(a, key);
-      if (problem) problems.push(`${where}.algorithms: ${problem} in public_key_file`);
-    }
-  }
-}
-
-/** The signing key file (it exists) must be readable, an unencrypted PEM private key, and fit `alg`. */
-function checkSigningKey(file: string, alg: string, problems: string[]): void {
-  const where = 'auth.signing.private_key_file';
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    problems.push(`${where}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}): ${file}`);
-    return;
-  }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(text);
-  } catch {
-    problems.push(`${where}: not an unencrypted PEM private key: ${file}`);
-    return;
-  }
-  const problem = keyProblem(alg, key);
-  if (problem) problems.push(`${where}: ${problem}`);
-}
-
-/**
- * Why an asymmetric key cannot serve a JWS algorithm (null when it can): the
- * key type or curve must fit, and RSA keys need 2048 bits, jose's minimum for
- * signing and verifying alike (a smaller signing key would pass start-up and
- * fail every token issued).
- */
-function keyProblem(alg: string, key: KeyObject): string | null {
-  const kind = key.asymmetricKeyType;
-  const curve = key.asymmetricKeyDetails?.namedCurve;
-  const fits: Record<string, boolean> = {
-    RS: kind === 'rsa', PS: kind === 'rsa' || kind === 'rsa-pss',
-    ES256: curve === 'prime256v1', ES384: curve === 'secp384r1', ES512: curve === 'secp521r1',
-    EdDSA: kind === 'ed25519' || kind === 'ed448',
-  };
-  if (!(fits[alg] ?? fits[alg.slice(0, 2)])) return `${alg} does not fit the ${kind}${curve ? ` (${curve})` : ''} key`;
-  const bits = key.asymmetricKeyDetails?.modulusLength;
-  if (bits !== undefined && bits < 2048) return `${alg} needs an RSA key of at least 2048 bits, this one has ${bits}`;
-  return null;
 }
 
 function resolvePath(base: string, p: string): string {

@@ -3,10 +3,14 @@ import { isCidr } from '../lib/cidr.js';
 import { parseDuration, parseSize } from '../lib/duration.js';
 import { ENCRYPTION_KEY_HINT, parseEncryptionKey } from '../lib/secretbox.js';
 import { BAD_FIELD_VALUE_CHAR, HTTP_TOKEN, RESERVED_REQUEST_HEADERS } from '../lib/http-syntax.js';
+import { issueMessage, nearestKey, unknownKeyMessage } from './issues.js';
 
 /** `500ms`, `60s`, `15m`, `24h`, `30d` → milliseconds. */
+/** What to write instead of a value of the wrong type (a bare number has no unit). */
+const DURATION_HINT = 'write a duration such as 60s (units: ms, s, m, h, d)';
+
 export const duration = () =>
-  z.string().transform((s, ctx) => {
+  z.string({ error: (i) => (i.input === undefined ? undefined : typeof i.input === 'number' ? `${DURATION_HINT}; a bare number has no unit` : DURATION_HINT) }).transform((s, ctx) => {
     const ms = parseDuration(s);
     if (ms === undefined) {
       ctx.addIssue({ code: 'custom', message: 'must be a duration like 500ms, 60s, 15m, 24h or 30d' });
@@ -16,7 +20,7 @@ export const duration = () =>
   });
 
 const size = () =>
-  z.union([z.string(), z.number()]).transform((s, ctx) => {
+  z.union([z.string(), z.number()], { error: (i) => (i.input === undefined ? undefined : 'write a size such as 4MiB, 512KiB or a byte count') }).transform((s, ctx) => {
     const n = parseSize(s);
     if (n === undefined) {
       ctx.addIssue({ code: 'custom', message: 'must be a size like 4MiB, 512KiB or a byte count' });
@@ -35,9 +39,43 @@ const httpUrl = () =>
     }
   }, 'must be an http(s) URL');
 
+/** The built-in roles (SPEC §2); custom roles come from `roles:` and /api/v1/roles. */
 export const ROLES = ['admin', 'operator', 'viewer', 'user'] as const;
-export type Role = (typeof ROLES)[number];
-export const roleSchema = z.enum(ROLES);
+export type BuiltinRole = (typeof ROLES)[number];
+/** A role name: a built-in role or a custom one. */
+export type Role = string;
+export const isBuiltinRole = (s: string): s is BuiltinRole => (ROLES as readonly string[]).includes(s);
+
+/** Management permissions (SPEC §14). Roles are sets of these; MCP access comes from groups only. */
+export const PERMISSIONS = [
+  'servers:read',
+  'servers:write',
+  'servers:operate',
+  'users:read',
+  'users:write',
+  'groups:read',
+  'groups:write',
+  'audit:read',
+  'tokens:manage-all',
+  'service-accounts:write',
+  'oauth-clients:write',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+export const permissionSchema = z.enum(PERMISSIONS);
+
+export const ROLE_NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
+/** Any role name (built-in or custom); whether it exists is checked where it is used. */
+export const roleName = () => z.string().regex(ROLE_NAME_RE, 'must be a role name: 1-64 lowercase letters, digits, _ or -, starting with a letter');
+/** Kept for callers that validate a role field: any well-formed role name. */
+export const roleSchema = roleName();
+
+/** A custom role: a name that is not built in, and its permissions. */
+export const roleDefSchema = z.strictObject({
+  name: roleName().refine((n) => !isBuiltinRole(n), 'is a built-in role; choose another name'),
+  description: z.string().max(1000).default(''),
+  permissions: z.array(permissionSchema).max(PERMISSIONS.length * 2).default([]),
+});
+export type RoleDef = z.infer<typeof roleDefSchema>;
 
 export const SERVER_NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 export const serverName = () => z.string().regex(SERVER_NAME_RE, 'must match [a-z0-9-]+ (max 64 chars, no leading/trailing -)');
@@ -97,11 +135,7 @@ const stdioServer = z.strictObject({
   max_processes: z.number().int().min(1).max(10_000).default(32),
 });
 
-/** The message of an issue; for a bad record key, the key's own problem (e.g. `invalid header name`). */
-export function issueMessage(i: z.core.$ZodIssue): string {
-  if (i.code === 'invalid_key' && i.issues.length) return i.issues[0].message;
-  return i.message;
-}
+export { issueMessage } from './issues.js';
 
 /**
  * A server entry is remote (has `url`) or stdio (has `command`). The branch is
@@ -116,13 +150,21 @@ export const serverSchema = z.unknown().transform((v, ctx): RemoteServerDef | St
   const hasUrl = 'url' in v;
   const hasCommand = 'command' in v;
   if (hasUrl === hasCommand) {
+    if (!hasUrl) {
+      // A typo of url or command explains the missing key better than the rule does.
+      const known = [...new Set([...Object.keys(remoteServer.shape), ...Object.keys(stdioServer.shape)])];
+      const typos = Object.keys(v).filter((k) => !known.includes(k));
+      for (const k of typos) ctx.addIssue({ code: 'custom', message: unknownKeyMessage(k, known), path: [k] });
+      if (typos.some((k) => ['url', 'command'].includes(nearestKey(k, known) ?? ''))) return z.NEVER;
+    }
     ctx.addIssue({ code: 'custom', message: hasUrl ? 'set either url (remote server) or command (stdio server), not both' : 'needs url (remote server) or command (stdio server)' });
     return z.NEVER;
   }
-  const r = (hasUrl ? remoteServer : stdioServer).safeParse(v);
+  const branch = hasUrl ? remoteServer : stdioServer;
+  const r = branch.safeParse(v);
   if (r.success) return r.data;
   for (const i of r.error.issues) {
-    if (i.code === 'unrecognized_keys') for (const k of i.keys) ctx.addIssue({ code: 'custom', message: 'unknown key', path: [...i.path, k] });
+    if (i.code === 'unrecognized_keys') for (const k of i.keys) ctx.addIssue({ code: 'custom', message: unknownKeyMessage(k, Object.keys(branch.shape)), path: [...i.path, k] });
     else ctx.addIssue({ code: 'custom', message: issueMessage(i), path: [...i.path] });
   }
   return z.NEVER;
@@ -302,6 +344,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   servers: z.array(serverSchema).default([]),
   groups: z.array(groupSchema).default([]),
+  /** Custom roles (read-only in the API); built-in roles cannot be redefined. */
+  roles: z.array(roleDefSchema).default([]),
   rate_limits: z
     .strictObject({
       per_ip: rateRule.optional(),

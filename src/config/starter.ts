@@ -41,8 +41,7 @@ auth:
     per_account: { requests: 5, per: 15m }
     per_ip: { requests: 30, per: 15m }
 
-servers: []
-# servers:
+servers:                           # uncomment and edit; an empty section is fine
 #   - name: demo                   # [a-z0-9-]+ ; served at /mcp/demo
 #     url: http://127.0.0.1:3001/mcp
 #     transport: streamable-http   # streamable-http | sse
@@ -53,12 +52,16 @@ servers: []
 #     args: [server.js]
 #     env: { ROOT: /srv/files }
 
-groups: []                         # defined here = read-only in the API
-# groups:
+groups:                            # defined here = read-only in the API
 #   - name: eng
 #     description: Engineering
 #     grants:
 #       - { server: demo, tools: [echo, "read_*"], access_level: execute }
+
+roles:                             # custom roles beside admin, operator, viewer, user (read-only in the API)
+#   - name: developer
+#     description: reads the audit, starts and stops servers
+#     permissions: [servers:read, servers:operate, audit:read]
 
 audit:
   enabled: true

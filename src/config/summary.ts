@@ -1,6 +1,6 @@
 import { type Config } from './load.js';
 import { isStdio } from './schema.js';
-import { configWarnings } from './warnings.js';
+import { configNotices, configWarnings } from './warnings.js';
 
 /** `postgres://user:secret@host/db` → `postgres://user:***@host/db`. */
 export function redactUrl(url: string): string {
@@ -23,6 +23,7 @@ export interface ConfigSummary {
   auth: { registration: string; access_token_ttl_ms: number; refresh_token_ttl_ms: number; signing: string; providers: { name: string; type: string }[] };
   servers: { name: string; kind: 'remote' | 'stdio'; transport?: string }[];
   groups: string[];
+  roles: { name: string; permissions: string[] }[];
   metrics: { enabled: boolean; path: string };
   audit: { enabled: boolean; stdout: boolean };
   logging: { level: string };
@@ -57,9 +58,10 @@ export function summarizeConfig(c: Config): ConfigSummary {
     },
     servers: c.servers.map((s) => (isStdio(s) ? { name: s.name, kind: 'stdio' as const } : { name: s.name, kind: 'remote' as const, transport: s.transport })),
     groups: c.groups.map((g) => g.name),
+    roles: c.roles.map((r) => ({ name: r.name, permissions: [...r.permissions] })),
     metrics: { enabled: c.metrics.enabled, path: c.metrics.path },
     audit: { enabled: c.audit.enabled, stdout: c.audit.stdout },
     logging: { level: c.logging.level },
-    warnings: configWarnings(c),
+    warnings: [...configWarnings(c), ...configNotices(c)],
   };
 }

@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   request_timeout: { status: 408, title: 'Request Timeout', doc: 'The request head or body did not arrive within `server.timeouts` (`headers`, `request`); the connection is closed.' },
   // 409
   conflict: { status: 409, title: 'Conflict', doc: 'The resource already exists or is in a conflicting state.' },
+  role_in_use: { status: 409, title: 'Conflict', doc: 'The role is held by at least one user and cannot be deleted; give them another role first.' },
   read_only: { status: 409, title: 'Conflict', doc: 'The resource is defined in the config file and cannot be changed through the API.' },
   encryption_key_missing: { status: 409, title: 'Conflict', doc: 'Per-user upstream credentials cannot be stored: no `credentials.encryption_key` (or `PORTCULLIS_ENCRYPTION_KEY`) is configured.' },
   // 413

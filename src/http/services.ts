@@ -3,7 +3,9 @@
  * (buildApp). A file of its own so routes never import the composition root.
  */
 import { type Authenticator } from '../auth/authenticate.js';
+import { type AdminDeps } from '../auth/admin.js';
 import { type IdentityCache } from '../auth/identity-cache.js';
+import { type RoleCatalog } from '../auth/roles.js';
 import { type SessionService } from '../auth/sessions.js';
 import { type Signer } from '../auth/signing.js';
 import { type UsageRecorder } from '../auth/usage.js';
@@ -39,6 +41,10 @@ export interface Services {
   lifecycle: Lifecycle;
   signer: Signer;
   cache: IdentityCache;
+  /** Every role and its permissions; reloaded on `roles` events. */
+  roles: RoleCatalog;
+  /** What the administration services (users, groups, roles, tokens) are built with. */
+  adminDeps: AdminDeps;
   auth: Authenticator;
   sessions: SessionService;
   usage: UsageRecorder;

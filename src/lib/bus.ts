@@ -7,6 +7,8 @@ export type InvalidationEvent =
   | { kind: 'token'; hash: string }
   | { kind: 'family'; id: string }
   | { kind: 'groups' }
+  /** Custom roles changed (their permissions apply to the next request). */
+  | { kind: 'roles' }
   | { kind: 'service_account'; id: string }
   | { kind: 'servers' }
   | { kind: 'session'; id: string }

@@ -9,6 +9,8 @@ import { ServiceAccountStore } from './service-accounts.js';
 import { ServerStore } from './servers.js';
 import { SettingsStore } from './settings.js';
 import { UserStore } from './users.js';
+import { RoleStore } from './roles.js';
+import { ChangeFeedStore } from './change-feed.js';
 
 export { openDb, migrate, ping, type Db, type Dialect } from './db.js';
 export { type UserRecord, type NewUser, UniqueViolation, isUniqueViolation } from './users.js';
@@ -19,6 +21,8 @@ export { type ServiceAccountRecord } from './service-accounts.js';
 export { type ServerRecord } from './servers.js';
 export { type McpSessionRecord } from './mcp-sessions.js';
 export { type CredentialRecord } from './credentials.js';
+export { type RoleRecord } from './roles.js';
+export { type ChangeRow } from './change-feed.js';
 
 /** All repositories over one database handle. */
 export class Store {
@@ -32,6 +36,8 @@ export class Store {
   readonly servers: ServerStore;
   readonly mcpSessions: McpSessionStore;
   readonly credentials: CredentialStore;
+  readonly roles: RoleStore;
+  readonly changeFeed: ChangeFeedStore;
 
   constructor(readonly db: Db) {
     this.users = new UserStore(db);
@@ -44,6 +50,8 @@ export class Store {
     this.servers = new ServerStore(db);
     this.mcpSessions = new McpSessionStore(db);
     this.credentials = new CredentialStore(db);
+    this.roles = new RoleStore(db);
+    this.changeFeed = new ChangeFeedStore(db);
   }
 
   ping(): Promise<void> {

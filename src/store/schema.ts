@@ -32,6 +32,9 @@ export interface AuditEventsTable {
   server: string | null; method: string | null; tool: string | null; decision: string | null; status: number | null;
   latency_ms: number | null; ip: string | null; detail: string | null;
 }
+export interface RolesTable { name: string; description: string; permissions: string; created_at: string; updated_at: string }
+export interface ChangeFeedTable { seq: number | string; origin: string; event: string; created_at: string }
+export interface ChangeFeedConsumersTable { replica: string; seen_at: string }
 
 export interface Database {
   settings: SettingsTable;
@@ -46,4 +49,7 @@ export interface Database {
   user_credentials: UserCredentialsTable;
   mcp_sessions: McpSessionsTable;
   audit_events: AuditEventsTable;
+  roles: RolesTable;
+  change_feed: ChangeFeedTable;
+  change_feed_consumers: ChangeFeedConsumersTable;
 }

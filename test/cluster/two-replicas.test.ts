@@ -174,6 +174,25 @@ describe('two replicas on PostgreSQL + Redis', () => {
     expect(Date.now() - t0).toBeLessThan(PROPAGATION_MS);
   });
 
+  it('a custom role made on A is honoured on B, and a change to it applies on B within 1 s', async () => {
+    const role = await api(a.url, 'POST', '/api/v1/roles', { token: admin, body: { name: 'developer', permissions: ['audit:read', 'servers:operate'] } });
+    expect(role.status, JSON.stringify(role.body)).toBe(201);
+    const u = await api(a.url, 'POST', '/api/v1/users', { token: admin, body: { email: 'developer@example.com', password: 'developer password', role: 'developer' } });
+    expect(u.status).toBe(201);
+    const jwt: string = (await api(a.url, 'POST', '/api/v1/auth/login', { body: { email: 'developer@example.com', password: 'developer password' } })).body.token;
+    expect((await api(b.url, 'GET', '/api/v1/audit', { token: jwt })).status).toBe(200);
+    const stop = await api(b.url, 'POST', '/api/v1/servers/local/stop', { token: jwt });
+    expect(stop.status, JSON.stringify(stop.body)).toBe(200);
+    expect((await api(b.url, 'POST', '/api/v1/servers/local/start', { token: jwt })).status).toBe(200);
+    expect((await api(b.url, 'GET', '/api/v1/users', { token: jwt })).status).toBe(403);
+
+    const t0 = Date.now();
+    expect((await api(a.url, 'PUT', '/api/v1/roles/developer', { token: admin, body: { permissions: ['servers:operate'] } })).status).toBe(200);
+    await waitFor(async () => (await api(b.url, 'GET', '/api/v1/audit', { token: jwt })).status === 403, PROPAGATION_MS);
+    expect(Date.now() - t0).toBeLessThan(PROPAGATION_MS);
+    expect((await api(b.url, 'DELETE', '/api/v1/roles/developer', { token: admin })).body.code).toBe('role_in_use');
+  });
+
   describe('MCP sessions', () => {
     const PV = '2025-06-18';
     let apiToken: string;

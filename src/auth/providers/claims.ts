@@ -33,20 +33,25 @@ export function stringValues(v: unknown): string[] {
   return [];
 }
 
-const RANK: Record<Role, number> = { user: 0, viewer: 1, operator: 2, admin: 3 };
+const RANK: Record<string, number> = { user: 0, viewer: 1, operator: 2, admin: 3 };
+/** Custom roles (from `roles:`, reachable only through role_map) rank between user and viewer. */
+const CUSTOM_RANK = 0.5;
 const isRole = (s: string): s is Role => (ROLES as readonly string[]).includes(s);
+const rankOf = (r: Role) => RANK[r] ?? CUSTOM_RANK;
 
 /**
  * The role for a set of claim values: each value goes through `role_map`
- * first (so an IdP role that happens to be called `admin` can be remapped),
- * then counts as itself if it is a built-in role name; others are ignored.
- * The highest resulting role wins; with none, `defaultRole`.
+ * first (so an IdP role that happens to be called `admin` can be remapped,
+ * or mapped to a custom role), then counts as itself if it is a built-in
+ * role name; others are ignored. The highest resulting role wins (built-in
+ * order user < custom < viewer < operator < admin; the first of equals);
+ * with none, `defaultRole`.
  */
 export function mapRole(values: readonly string[], roleMap: Readonly<Record<string, Role>>, defaultRole: Role): Role {
   let best: Role | null = null;
   for (const v of values) {
     const r: Role | null = Object.hasOwn(roleMap, v) ? roleMap[v] : isRole(v) ? v : null;
-    if (r && (best === null || RANK[r] > RANK[best])) best = r;
+    if (r && (best === null || rankOf(r) > rankOf(best))) best = r;
   }
   return best ?? defaultRole;
 }

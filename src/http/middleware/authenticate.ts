@@ -1,9 +1,11 @@
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type Authenticator, type CredentialInput } from '../../auth/authenticate.js';
 import { apiChallenge, insufficientScopeChallenge } from '../../auth/challenge.js';
+import { scopesFor } from '../../auth/permissions.js';
 import { hasScope, type Principal, type Scope } from '../../auth/principal.js';
+import { type RoleCatalog } from '../../auth/roles.js';
 import { type UsageRecorder } from '../../auth/usage.js';
-import { type Role } from '../../config/schema.js';
+import { type Permission } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';
 import { peerCertificateOf } from '../tls.js';
 
@@ -66,23 +68,29 @@ export function principalOf(req: FastifyRequest): Principal {
   return req.principal;
 }
 
-/** Role check. Admin passes everything; operator ⊇ viewer. */
-export function roleAllows(role: Role, needed: Role): boolean {
-  const rank: Record<Role, number> = { user: 0, viewer: 1, operator: 2, admin: 3 };
-  if (needed === 'user') return true;
-  return rank[role] >= rank[needed];
+/**
+ * Guard for a management operation: the principal's role must hold
+ * `permission` (roles are permission sets; see auth/permissions.ts), and a
+ * scoped credential must carry the scopes the operation needs (`api:read`
+ * for reads, `api:write` for writes, plus `admin` for admin-level
+ * permissions). Role changes apply at once: the catalog is reloaded on the
+ * `roles` bus event and this waits for a reload in flight.
+ */
+export function requirePermission(roles: RoleCatalog, permission: Permission, write: boolean) {
+  const scopes = scopesFor(permission, write);
+  return async function guard(req: FastifyRequest, _reply?: FastifyReply): Promise<void> {
+    const p = principalOf(req);
+    const held = roles.permissionsNow(p.role) ?? (await roles.permissions(p.role));
+    if (!held.has(permission)) throw new GatewayError('forbidden', { detail: `This operation needs the ${permission} permission` });
+    for (const sc of scopes) checkScope(p, sc);
+  };
 }
 
-/**
- * Guard for management endpoints: the principal's role must reach `role`, and
- * a scoped credential must carry `scope` (and `admin` for admin-only actions).
- */
-export function requireAccess(role: Role, scope: Scope) {
-  return async function guard(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
+/** Guard for "any authenticated principal, acting on its own resources": only the scope, if any. */
+export function requireScope(scope: Scope | null) {
+  return async function guard(req: FastifyRequest, _reply?: FastifyReply): Promise<void> {
     const p = principalOf(req);
-    if (!roleAllows(p.role, role)) throw new GatewayError('forbidden', { detail: `This operation needs the ${role} role` });
-    checkScope(p, scope);
-    if (role === 'admin') checkScope(p, 'admin');
+    if (scope) checkScope(p, scope);
   };
 }
 

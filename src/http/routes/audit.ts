@@ -5,7 +5,6 @@ import { publicAuditEvent } from '../../audit/format.js';
 import { GatewayError } from '../../errors/index.js';
 import { parseDuration } from '../../lib/duration.js';
 import { now } from '../../lib/time.js';
-import { requireAccess } from '../middleware/authenticate.js';
 
 export const AUDIT_DEFAULT_LIMIT = 100;
 export const AUDIT_MAX_LIMIT = 1000;
@@ -95,9 +94,9 @@ function parseQuery(raw: unknown) {
   throw new GatewayError('validation_failed', { detail: `Invalid ${errors[0].field}: ${errors[0].message}`, errors });
 }
 
-/** GET /api/v1/audit — admin, viewer. Newest first, cursor-paginated. */
+/** GET /api/v1/audit — `audit:read` (http/access.ts). Newest first, cursor-paginated. */
 export async function auditRoutes(app: FastifyInstance, s: Services): Promise<void> {
-  app.get('/api/v1/audit', { onRequest: [s.authenticate, requireAccess('viewer', 'api:read')] }, async (req) => {
+  app.get('/api/v1/audit', { onRequest: s.authenticate }, async (req) => {
     const q = parseQuery(req.query);
     const limit = q.limit ?? AUDIT_DEFAULT_LIMIT;
     // Read-your-writes on this replica: what was recorded before the query is in the store.

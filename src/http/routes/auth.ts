@@ -71,6 +71,7 @@ export async function authRoutes(app: FastifyInstance, s: Services): Promise<voi
       role: p.role,
       groups: p.groups,
       type: p.type,
+      permissions: [...(await s.roles.permissions(p.role))],
       auth: { method: p.method, provider: p.provider, token_id: p.tokenId, scopes: p.scopes, servers: p.servers, expires_at: p.expiresAt ? new Date(p.expiresAt).toISOString() : null },
     };
     if (p.type === 'user') {

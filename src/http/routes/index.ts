@@ -13,9 +13,13 @@ import { serverRoutes } from './servers.js';
 import { tokenRoutes } from './tokens.js';
 import { userRoutes } from './users.js';
 import { wellKnownRoutes } from './well-known.js';
+import { roleRoutes } from './roles.js';
+import { installAccessControl } from '../access.js';
 
 /** Every route group. Each feature adds its registration here. */
 export async function registerRoutes(app: FastifyInstance, s: Services): Promise<void> {
+  // First: every /api/v1 route registered below gets its guard from the access table.
+  installAccessControl(app, s.roles);
   const readinessChecks: (() => Promise<void>)[] = [];
   await healthRoutes(app, s, readinessChecks);
   await wellKnownRoutes(app, s);
@@ -23,6 +27,7 @@ export async function registerRoutes(app: FastifyInstance, s: Services): Promise
   await tokenRoutes(app, s);
   await userRoutes(app, s);
   await groupRoutes(app, s);
+  await roleRoutes(app, s);
   await serviceAccountRoutes(app, s);
   await oauthRoutes(app, s);
   await auditRoutes(app, s);

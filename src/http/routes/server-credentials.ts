@@ -5,7 +5,7 @@ import { type Principal } from '../../auth/principal.js';
 import { isStdio, type ServerDef } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';
 import { checkCredentialHeaders } from '../../proxy/user-credentials.js';
-import { checkScope, principalOf } from '../middleware/authenticate.js';
+import { principalOf } from '../middleware/authenticate.js';
 import { parseBody } from '../validate.js';
 import { mayUse, visibleServer } from './servers.js';
 
@@ -18,7 +18,8 @@ import { mayUse, visibleServer } from './servers.js';
 const body = z.strictObject({ headers: z.record(z.string(), z.string()) });
 
 export async function serverCredentialRoutes(app: FastifyInstance, s: Services): Promise<void> {
-  const withScope = (scope: 'api:read' | 'api:write') => ({ onRequest: [s.authenticate, async (req: FastifyRequest) => checkScope(principalOf(req), scope)] });
+  // Own credentials only; the scope each method needs is in http/access.ts.
+  const authed = { onRequest: s.authenticate };
 
   /** The server, when the caller may use it (at least read through a grant, or admin). */
   async function usableServer(req: FastifyRequest): Promise<{ p: Principal; def: ServerDef }> {
@@ -36,12 +37,12 @@ export async function serverCredentialRoutes(app: FastifyInstance, s: Services):
     updated_at: r.updatedAt,
   });
 
-  app.get('/api/v1/servers/:name/credentials', withScope('api:read'), async (req) => {
+  app.get('/api/v1/servers/:name/credentials', authed, async (req) => {
     const { p, def } = await usableServer(req);
     return view(def.name, await s.userCredentials.names(p.id, def.name));
   });
 
-  app.put('/api/v1/servers/:name/credentials', withScope('api:write'), async (req, reply) => {
+  app.put('/api/v1/servers/:name/credentials', authed, async (req, reply) => {
     const { p, def } = await usableServer(req);
     const b = parseBody(body, req.body);
     if (isStdio(def)) throw new GatewayError('conflict', { detail: `MCP server ${def.name} is a stdio server; it takes no per-user HTTP headers` });
@@ -63,7 +64,7 @@ export async function serverCredentialRoutes(app: FastifyInstance, s: Services):
   });
 
   // Deleting one's own secret needs no grant: someone who lost access can still clean up.
-  app.delete('/api/v1/servers/:name/credentials', withScope('api:write'), async (req, reply) => {
+  app.delete('/api/v1/servers/:name/credentials', authed, async (req, reply) => {
     const p = principalOf(req);
     const name = (req.params as { name: string }).name;
     const removed = await s.userCredentials.delete(p.id, name);

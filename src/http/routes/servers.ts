@@ -2,22 +2,26 @@ import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type Services } from '../services.js';
 import { auditUrl } from '../../audit/redact.js';
 import { type Principal } from '../../auth/principal.js';
-import { roleSchema, type ServerDef } from '../../config/schema.js';
+import { type RoleCatalog } from '../../auth/roles.js';
+import { type ServerDef } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';
 import { evaluate, visibility, type PolicyGroup, type PolicySubject } from '../../policy/index.js';
 import { validateRuntimeServer, type DiscoveredCatalog, type UpstreamStatus } from '../../proxy/index.js';
 import { serverDefinition, serverSummary, transportOf } from '../../proxy/server-view.js';
 import { ToolCatalog } from '../../proxy/tool-catalog.js';
-import { checkScope, principalOf, requireAccess, roleAllows } from '../middleware/authenticate.js';
+import { principalOf } from '../middleware/authenticate.js';
 
 /*
  * /api/v1/servers — the MCP servers behind the gateway.
  *
- * Who sees what:
- * - admin, operator, viewer (management roles) see every server, with its
- *   definition (header and env NAMES only, never values), status and tools;
- * - `user` sees the servers one of their groups grants anything on, with
- *   status, and the tools their grants match;
+ * Who sees what (the permission each route needs is in http/access.ts):
+ * - a role with `servers:read` (admin, operator, viewer) sees every server,
+ *   with its definition (header and env NAMES only, never values), status
+ *   and tools;
+ * - anyone else sees the servers one of their groups grants anything on,
+ *   with status, and the tools their grants match;
+ * - `servers:operate` starts, stops and discovers any server (404 only for
+ *   unknown ones or outside a credential's server restriction);
  * - a credential restricted to some servers sees only those.
  * Servers a caller may not see are 404, exactly like unknown ones.
  */
@@ -28,23 +32,32 @@ const unknownServer = (name: string) => new GatewayError('unknown_server', { det
 /** The caller's grants without its token scopes: who may see a server is a question of grants, not of mcp:* scopes. */
 const grantSubject = (p: Principal): PolicySubject => ({ role: p.role, groups: p.groups, scopes: null, servers: p.servers });
 
-const isManager = (p: Principal) => roleAllows(p.role, roleSchema.enum.viewer);
+/** Management view: every server, with definitions. */
+const isManager = async (roles: RoleCatalog, p: Principal) => (await roles.permissions(p.role)).has('servers:read');
 
 /** True when a grant (or the admin role) lets the principal use the server at least for reading. */
 export function mayUse(p: Principal, groups: ReadonlyMap<string, PolicyGroup>, server: string): boolean {
   return evaluate(grantSubject(p), groups, { kind: 'list', server, method: 'tools/list' }).allow;
 }
 
-export function maySee(p: Principal, groups: ReadonlyMap<string, PolicyGroup>, server: string): boolean {
+export function maySee(p: Principal, groups: ReadonlyMap<string, PolicyGroup>, server: string, manager: boolean): boolean {
   if (p.servers !== null && !p.servers.includes(server)) return false;
-  return isManager(p) || mayUse(p, groups, server);
+  return manager || mayUse(p, groups, server);
 }
 
 /** The server, if it exists and the caller may see it; 404 otherwise. */
 export async function visibleServer(s: Services, p: Principal, name: string): Promise<ServerDef> {
   await s.registry.ready();
   const def = s.registry.get(name);
-  if (!def || !maySee(p, await s.cache.groupMap(), name)) throw unknownServer(name);
+  if (!def || !maySee(p, await s.cache.groupMap(), name, await isManager(s.roles, p))) throw unknownServer(name);
+  return def;
+}
+
+/** For servers:operate (checked by the route guard): any server, within the credential's server restriction; 404 otherwise. */
+async function operableServer(s: Services, p: Principal, name: string): Promise<ServerDef> {
+  await s.registry.ready();
+  const def = s.registry.get(name);
+  if (!def || (p.servers !== null && !p.servers.includes(name))) throw unknownServer(name);
   return def;
 }
 
@@ -99,9 +112,9 @@ function runtimeDefinition(body: unknown, nameFromPath?: string): { def: ServerD
 export async function serverRoutes(app: FastifyInstance, s: Services): Promise<void> {
   const catalog = new ToolCatalog(s.upstreams, s.registry, () => s.credentials);
   s.onClose(() => catalog.close());
-  const authed = { onRequest: [s.authenticate, async (req: FastifyRequest) => checkScope(principalOf(req), 'api:read')] };
-  const admin = { onRequest: [s.authenticate, requireAccess('admin', 'api:write')] };
-  const operator = { onRequest: [s.authenticate, requireAccess('operator', 'api:write')] };
+  const authed = { onRequest: s.authenticate };
+  const admin = { onRequest: s.authenticate };
+  const operator = { onRequest: s.authenticate };
   const audit = (req: FastifyRequest, action: 'server.create' | 'server.update' | 'server.delete' | 'server.start' | 'server.stop' | 'server.discover', server: string, status: number, detail?: Record<string, unknown>) => {
     const p = principalOf(req);
     s.audit.record({ action, actor: p.id, actorType: p.type, tokenId: p.tokenId, server, ip: req.ip, status, detail: detail ?? null });
@@ -111,17 +124,18 @@ export async function serverRoutes(app: FastifyInstance, s: Services): Promise<v
     const p = principalOf(req);
     await s.registry.ready();
     const groups = await s.cache.groupMap();
+    const manager = await isManager(s.roles, p);
     const servers = s.registry
       .list()
-      .filter((d) => maySee(p, groups, d.name))
-      .map((d) => serverView(s, d, statusOf(s, d.name), isManager(p)));
+      .filter((d) => maySee(p, groups, d.name, manager))
+      .map((d) => serverView(s, d, statusOf(s, d.name), manager));
     return { servers };
   });
 
   app.get('/api/v1/servers/:name', authed, async (req) => {
     const p = principalOf(req);
     const def = await visibleServer(s, p, nameOf(req));
-    return serverView(s, def, statusOf(s, def.name), isManager(p));
+    return serverView(s, def, statusOf(s, def.name), await isManager(s.roles, p));
   });
 
   app.get('/api/v1/servers/:name/tools', authed, async (req) => {
@@ -130,7 +144,7 @@ export async function serverRoutes(app: FastifyInstance, s: Services): Promise<v
     const groups = await s.cache.groupMap();
     const entry = await catalog.get(def.name, p.id);
     // Management roles see the whole catalog; users see what their grants match.
-    const vis = isManager(p) ? null : visibility(grantSubject(p), groups, def.name);
+    const vis = (await isManager(s.roles, p)) ? null : visibility(grantSubject(p), groups, def.name);
     const tools = entry.catalog.tools
       .filter((t) => vis === null || vis.tool(t.name))
       .map((t) => ({
@@ -184,7 +198,7 @@ export async function serverRoutes(app: FastifyInstance, s: Services): Promise<v
 
   for (const op of ['start', 'stop'] as const) {
     app.post(`/api/v1/servers/:name/${op}`, operator, async (req) => {
-      const def = await visibleServer(s, principalOf(req), nameOf(req));
+      const def = await operableServer(s, principalOf(req), nameOf(req));
       const status = op === 'start' ? await s.upstreams.start(def.name) : await s.upstreams.stop(def.name);
       audit(req, op === 'start' ? 'server.start' : 'server.stop', def.name, 200);
       return { name: def.name, status };
@@ -192,7 +206,7 @@ export async function serverRoutes(app: FastifyInstance, s: Services): Promise<v
   }
 
   app.post('/api/v1/servers/:name/discover', operator, async (req) => {
-    const def = await visibleServer(s, principalOf(req), nameOf(req));
+    const def = await operableServer(s, principalOf(req), nameOf(req));
     try {
       const entry = await catalog.refresh(def.name, null);
       audit(req, 'server.discover', def.name, 200, { tools: entry.catalog.tools.length });

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { type Services } from '../services.js';
 import { callerFromPrincipal } from '../../auth/admin.js';
 import { ApiTokenService, createTokenSchema, patchTokenSchema } from '../../auth/api-tokens.js';
-import { principalOf, requireAccess } from '../middleware/authenticate.js';
+import { GatewayError } from '../../errors/index.js';
+import { principalOf } from '../middleware/authenticate.js';
 import { parseBody } from '../validate.js';
 
 const listQuery = z.strictObject({
@@ -12,25 +13,26 @@ const listQuery = z.strictObject({
 });
 
 const idParam = (req: FastifyRequest) => (req.params as { id: string }).id;
+const createBody = createTokenSchema.extend({ user_id: z.string().uuid('must be a user id').optional() });
 
 /** /api/v1/auth/tokens — API tokens of the caller (admins: of anybody). */
 export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<void> {
-  const tokens = new ApiTokenService({
-    store: s.store,
-    bus: s.bus,
-    audit: s.audit,
-    sessions: s.sessions,
-    usage: s.usage,
-    tokenDefaultRatePerHour: s.config.rate_limits.per_token?.default_per_hour ?? null,
-  });
-  const read = { onRequest: [s.authenticate, requireAccess('user', 'api:read')] };
-  const write = { onRequest: [s.authenticate, requireAccess('user', 'api:write')] };
+  const tokens = new ApiTokenService({ ...s.adminDeps, tokenDefaultRatePerHour: s.config.rate_limits.per_token?.default_per_hour ?? null });
+  const read = { onRequest: s.authenticate };
+  const write = { onRequest: s.authenticate };
   const caller = (req: FastifyRequest) => callerFromPrincipal(principalOf(req), req.ip);
+  const userIdOf = async (id: string) => {
+    const u = await s.store.users.byId(id.toLowerCase());
+    if (!u) throw new GatewayError('validation_failed', { detail: 'Invalid user_id: no such user', errors: [{ field: 'user_id', message: 'no such user' }] });
+    return u.id;
+  };
 
   app.post('/api/v1/auth/tokens', write, async (req, reply) => {
-    const b = parseBody(createTokenSchema, req.body);
+    const { user_id, ...b } = parseBody(createBody, req.body);
     const c = caller(req);
-    return reply.code(201).send(await tokens.create(c, tokens.ownerOf(c), b));
+    // user_id: a token for another user (tokens:manage-all, checked by the service)
+    const owner = user_id === undefined ? tokens.ownerOf(c) : { type: 'user' as const, id: await userIdOf(user_id) };
+    return reply.code(201).send(await tokens.create(c, owner, b));
   });
 
   app.get('/api/v1/auth/tokens', read, async (req) => {

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 /**
  * Versioned migrations, in code so the built package carries them. Never edit a
@@ -165,6 +165,44 @@ const migrations: Record<string, Migration> = {
     async down(db: Kysely<any>) {
       await db.schema.dropIndex('refresh_tokens_expires').ifExists().execute();
       await db.schema.dropTable('revoked_refresh_families').ifExists().execute();
+    },
+  },
+  '0004_roles_change_feed': {
+    async up(db: Kysely<any>) {
+      // Custom roles made through the API (config-file and built-in roles are not stored).
+      await db.schema
+        .createTable('roles')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('permissions', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('users_role').on('users').column('role').execute();
+
+      // The change feed: invalidation events in commit order, polled by running gateways.
+      // SQLite assigns seq under its single write lock; PostgreSQL inserts take an
+      // advisory lock and use max(seq)+1, so a higher seq never commits before a lower one.
+      const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+      await db.schema
+        .createTable('change_feed')
+        .addColumn('seq', postgres ? 'bigint' : 'integer', (c) => (postgres ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('origin', 'text', (c) => c.notNull())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('change_feed_created').on('change_feed').column('created_at').execute();
+
+      // Gateways polling the feed, so a CLI can tell whether a change reaches a running gateway.
+      await db.schema
+        .createTable('change_feed_consumers')
+        .addColumn('replica', 'text', (c) => c.primaryKey())
+        .addColumn('seen_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const t of ['change_feed_consumers', 'change_feed', 'roles']) await db.schema.dropTable(t).ifExists().execute();
+      await db.schema.dropIndex('users_role').ifExists().execute();
     },
   },
 };
