@@ -27,6 +27,11 @@ import { RateLimits, redisLimiterFactory } from './ratelimit/index.js';
 import { type Store } from './store/index.js';
 import { type Services } from './http/services.js';
 import { ServerRegistry, UpstreamManager } from './proxy/index.js';
+import { BrowserSessions } from './auth/browser-sessions.js';
+import { OAuthAccessTokens, RevokedGrants } from './auth/oauth-access-tokens.js';
+import { AuthorizationServer, loadKeys } from './oauth/index.js';
+import { cookieValue } from './http/cookies.js';
+import { renderAuthorizationErrorPage } from './http/routes/oauth-interaction.js';
 import { CredentialService } from './proxy/user-credentials.js';
 
 export interface AppDeps {
@@ -80,6 +85,22 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const serviceAccounts = new ServiceAccountDirectory(store, bus);
   auth.useServiceAccounts(serviceAccounts);
   closers.push(() => serviceAccounts.close());
+  // Browser sessions (SPEC §11) and the authorization server's access tokens (§10).
+  const oauthKeys = await loadKeys(store);
+  const browserSessions = new BrowserSessions(store, cache, oauthKeys.csrfKey, {
+    idleTimeoutMs: config.auth.browser_sessions.idle_timeout,
+    maxAgeMs: config.auth.browser_sessions.max_age,
+    secure: config.server.public_url.startsWith('https://'),
+  });
+  auth.useBrowserSessions(browserSessions);
+  let oauthTokens: OAuthAccessTokens | null = null;
+  if (config.auth.authorization_server.enabled) {
+    const revokedGrants = new RevokedGrants(store, bus, config.auth.access_token_ttl + 60_000);
+    await revokedGrants.load();
+    closers.push(() => revokedGrants.close());
+    oauthTokens = await OAuthAccessTokens.create(oauthKeys.accessTokenSecret, config.server.public_url, revokedGrants);
+    auth.useOAuthAccessTokens(oauthTokens);
+  }
   instrumentAuthenticator(auth, metrics);
   closers.push(() => external.close());
   const throttle = new LoginThrottle(config.auth.login_throttle, limiterFactory, (e) => {
@@ -104,14 +125,26 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const registry = await ServerRegistry.create(config, store, bus, logger);
   const services: Services = {
     config, store, logger, bus, replicaId: cluster.replicaId, redis: cluster.redis, lifecycle, signer, cache, auth, sessions, usage, audit: auditLog, auditLog, limiterFactory,
-    authenticate: withRateLimits(makeAuthenticate(auth, usage), rateLimits, clientIp),
+    authenticate: withRateLimits(makeAuthenticate(auth, usage, browserSessions.cookieName), rateLimits, clientIp),
     metrics, rateLimits, clientIp, auditRetention, rawRoutes,
     registry,
     upstreams: undefined as unknown as UpstreamManager,
     credentials: userCredentials,
     userCredentials,
+    browserSessions,
+    oauth: null,
     onClose: (fn) => closers.push(fn),
   };
+  if (oauthTokens) {
+    const oauth = new AuthorizationServer({
+      config, store, bus, logger, audit: auditLog, registry: metrics.registry, keys: oauthKeys, accessTokens: oauthTokens,
+      isServer: (name) => registry.get(name) !== undefined,
+      signedInUser: async (cookieHeader) => (await browserSessions.resolve(cookieValue(cookieHeader, browserSessions.cookieName)))?.user.id ?? null,
+      renderErrorPage: (e) => renderAuthorizationErrorPage(config, e),
+    });
+    closers.push(() => oauth.close());
+    services.oauth = oauth;
+  }
   services.upstreams = new UpstreamManager({
     registry,
     childBaseEnv: config.childBaseEnv,

@@ -83,6 +83,16 @@ export class SessionService {
   }
 
   async login(input: { login: string; password: string; ip: string }): Promise<TokenPair> {
+    return this.issue(await this.checkPassword(input), uuid());
+  }
+
+  /**
+   * Verify an email/username and password, throttled per account and per IP
+   * (the API login and the /login page share the budgets): the user, or 401
+   * `invalid_credentials` (unknown user and wrong password alike) or 429.
+   */
+  async checkPassword(input: { login: string; password: string; ip: string }): Promise<UserRecord> {
+    if (!this.config.auth.password_login) throw new GatewayError('password_login_disabled', { detail: 'Sign-in with email and password is turned off' });
     const user = await this.store.users.byLogin(input.login);
     // One budget per account whichever name (email or username) is typed; unknown names get their own.
     const account = user ? `user:${user.id}` : `login:${input.login.toLowerCase()}`;
@@ -93,7 +103,7 @@ export class SessionService {
       throw new GatewayError('invalid_credentials', { detail: 'Invalid email/username or password' });
     }
     await this.throttle.success(account);
-    return this.issue(user, uuid());
+    return user;
   }
 
   async refresh(refreshToken: string): Promise<TokenPair> {

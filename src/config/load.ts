@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { type z } from 'zod';
 import { configSchema, issueMessage, type JwtProviderDef, type ParsedConfig } from './schema.js';
 import { compileSubjectPattern, DnSyntaxError } from '../lib/distinguished-name.js';
+import { redirectUriProblem } from '../lib/redirect-uri.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -190,6 +191,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (groupNames.has(g.name)) problems.push(`groups[${i}].name: duplicate group name ${g.name}`);
     groupNames.add(g.name);
   });
+  checkAuthorizationServer(cfg, env, problems);
   if (cfg.server.tls) {
     const t = cfg.server.tls;
     t.cert_file = resolvePath(configDir, t.cert_file);
@@ -311,6 +313,34 @@ function checkJwtKeys(p: JwtProviderDef, where: string, problems: string[]): voi
       if (problem) problems.push(`${where}.algorithms: ${problem} in public_key_file`);
     }
   }
+}
+
+/**
+ * `auth.authorization_server` and `auth.browser_sessions` beyond their schema:
+ * pre-registered clients (unique ids, redirect URI rules, secrets from the
+ * environment, at least 256 bits) and timeouts that fit together.
+ */
+function checkAuthorizationServer(cfg: ParsedConfig, env: NodeJS.ProcessEnv, problems: string[]): void {
+  const as = cfg.auth.authorization_server;
+  const ids = new Set<string>();
+  as.clients.forEach((c, i) => {
+    const where = `auth.authorization_server.clients[${i}]`;
+    if (ids.has(c.client_id)) problems.push(`${where}.client_id: duplicate client_id ${c.client_id}`);
+    ids.add(c.client_id);
+    if (c.client_secret !== undefined) problems.push(`${where}.client_secret: not allowed in the file; use client_secret_env`);
+    c.redirect_uris.forEach((u, j) => {
+      const problem = redirectUriProblem(u);
+      if (problem) problems.push(`${where}.redirect_uris[${j}]: ${problem}`);
+    });
+    if (c.client_secret_env) {
+      const s = env[c.client_secret_env];
+      if (!s) problems.push(`${where}.client_secret_env: environment variable ${c.client_secret_env} is not set`);
+      else if (Buffer.byteLength(s, 'utf8') < 32) problems.push(`${where}.client_secret_env: the secret in ${c.client_secret_env} must be at least 32 characters`);
+      else c.client_secret = s;
+    }
+  });
+  const bs = cfg.auth.browser_sessions;
+  if (bs.idle_timeout > bs.max_age) problems.push('auth.browser_sessions.idle_timeout: must not be longer than max_age');
 }
 
 /** The signing key file (it exists) must be readable, an unencrypted PEM private key, and fit `alg`. */

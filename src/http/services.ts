@@ -3,6 +3,7 @@
  * (buildApp). A file of its own so routes never import the composition root.
  */
 import { type Authenticator } from '../auth/authenticate.js';
+import { type BrowserSessions } from '../auth/browser-sessions.js';
 import { type IdentityCache } from '../auth/identity-cache.js';
 import { type LimiterFactory } from '../auth/login-throttle.js';
 import { type SessionService } from '../auth/sessions.js';
@@ -16,6 +17,7 @@ import { type Config } from '../config/index.js';
 import { type Bus } from '../lib/bus.js';
 import { type Logger } from '../lib/logger.js';
 import { type Metrics } from '../metrics/index.js';
+import { type AuthorizationServer } from '../oauth/index.js';
 import { type ServerRegistry, type UpstreamCredentials, type UpstreamManager } from '../proxy/index.js';
 import { type CredentialService } from '../proxy/user-credentials.js';
 import { type RateLimits } from '../ratelimit/index.js';
@@ -63,6 +65,10 @@ export interface Services {
   credentials: UpstreamCredentials | null;
   /** Per-user upstream credentials, encrypted at rest (the same object as `credentials`). */
   userCredentials: CredentialService;
+  /** Browser sign-in sessions (pages, /oauth/authorize, /api/v1 with a CSRF token). */
+  browserSessions: BrowserSessions;
+  /** The OAuth 2.1 authorization server for MCP clients; null when `auth.authorization_server.enabled` is false. */
+  oauth: AuthorizationServer | null;
   /** Hooks run on close, last registered first. */
   onClose: (fn: () => Promise<void> | void) => void;
 }

@@ -1,9 +1,11 @@
 import { type Db, migrate, openDb, type OpenDbOptions, ping } from './db.js';
 import { ApiTokenStore } from './api-tokens.js';
+import { BrowserSessionStore } from './browser-sessions.js';
 import { AuditStore } from './audit.js';
 import { CredentialStore } from './credentials.js';
 import { GroupStore } from './groups.js';
 import { McpSessionStore } from './mcp-sessions.js';
+import { OAuthStore } from './oauth.js';
 import { RefreshTokenStore } from './refresh-tokens.js';
 import { ServiceAccountStore } from './service-accounts.js';
 import { ServerStore } from './servers.js';
@@ -19,6 +21,8 @@ export { type ServiceAccountRecord } from './service-accounts.js';
 export { type ServerRecord } from './servers.js';
 export { type McpSessionRecord } from './mcp-sessions.js';
 export { type CredentialRecord } from './credentials.js';
+export { type OAuthArtifact, type ArtifactColumns } from './oauth.js';
+export { type BrowserSessionRecord } from './browser-sessions.js';
 
 /** All repositories over one database handle. */
 export class Store {
@@ -32,6 +36,8 @@ export class Store {
   readonly servers: ServerStore;
   readonly mcpSessions: McpSessionStore;
   readonly credentials: CredentialStore;
+  readonly oauth: OAuthStore;
+  readonly browserSessions: BrowserSessionStore;
 
   constructor(readonly db: Db) {
     this.users = new UserStore(db);
@@ -44,6 +50,8 @@ export class Store {
     this.servers = new ServerStore(db);
     this.mcpSessions = new McpSessionStore(db);
     this.credentials = new CredentialStore(db);
+    this.oauth = new OAuthStore(db);
+    this.browserSessions = new BrowserSessionStore(db);
   }
 
   ping(): Promise<void> {

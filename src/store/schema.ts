@@ -31,6 +31,13 @@ export interface AuditEventsTable {
   server: string | null; method: string | null; tool: string | null; decision: string | null; status: number | null;
   latency_ms: number | null; ip: string | null; detail: string | null;
 }
+export interface OAuthArtifactsTable {
+  model: string; key: string; payload: string; grant_id: string | null; account_id: string | null; client_id: string | null;
+  uid: string | null; resource: string | null; client_name: string | null; expires_at: string | null; consumed_at: string | null;
+  created_at: string; last_used_at: string | null;
+}
+export interface OAuthRevokedGrantsTable { grant_id: string; revoked_at: string; reason: string }
+export interface BrowserSessionsTable { id: string; user_id: string; created_at: string; last_seen_at: string; expires_at: string }
 
 export interface Database {
   settings: SettingsTable;
@@ -44,4 +51,7 @@ export interface Database {
   user_credentials: UserCredentialsTable;
   mcp_sessions: McpSessionsTable;
   audit_events: AuditEventsTable;
+  oauth_artifacts: OAuthArtifactsTable;
+  oauth_revoked_grants: OAuthRevokedGrantsTable;
+  browser_sessions: BrowserSessionsTable;
 }

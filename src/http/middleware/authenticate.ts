@@ -6,6 +6,7 @@ import { type UsageRecorder } from '../../auth/usage.js';
 import { type Role } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';
 import { peerCertificateOf } from '../tls.js';
+import { cookieValue } from '../cookies.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -23,9 +24,21 @@ export function queryHasCredential(url: string): boolean {
   return false;
 }
 
-/** Gather raw credential material from a request (all Authorization values, X-API-Key, query, client cert). */
-export function credentialInput(req: FastifyRequest): CredentialInput {
-  return credentialInputRaw(req.raw, req.url);
+/**
+ * Gather raw credential material from a request (all Authorization values,
+ * X-API-Key, query, client cert) and, where browser sessions are accepted
+ * (`sessionCookie` names the cookie), the session cookie and `X-CSRF-Token`.
+ */
+export function credentialInput(req: FastifyRequest, sessionCookie?: string): CredentialInput {
+  const input = credentialInputRaw(req.raw, req.url);
+  if (sessionCookie === undefined) return input;
+  const csrf = req.headers['x-csrf-token'];
+  return {
+    ...input,
+    sessionCookie: cookieValue(req.headers.cookie, sessionCookie),
+    csrfToken: Array.isArray(csrf) ? undefined : csrf,
+    httpMethod: req.method,
+  };
 }
 
 /** The same, from a bare node:http request or a lean one (the /mcp path). */
@@ -46,6 +59,7 @@ export function credentialInputRaw(req: { readonly rawHeaders: string[]; readonl
     queryCredential: queryHasCredential(url),
     peerCertificate,
     peerCertificateRejected,
+    path: url,
   };
 }
 
@@ -56,10 +70,11 @@ export function apiChallenge(err: GatewayError): Record<string, string> {
   return { 'WWW-Authenticate': presented ? `Bearer realm="portcullis", error="invalid_token"` : `Bearer realm="portcullis"` };
 }
 
-export function makeAuthenticate(auth: Authenticator, usage: UsageRecorder) {
+/** @param sessionCookie the browser-session cookie's name: such sessions are accepted too (never on the MCP endpoint). */
+export function makeAuthenticate(auth: Authenticator, usage: UsageRecorder, sessionCookie?: string) {
   return async function authenticate(req: FastifyRequest): Promise<void> {
     try {
-      req.principal = await auth.authenticate(credentialInput(req));
+      req.principal = await auth.authenticate(credentialInput(req, sessionCookie));
     } catch (e) {
       if (e instanceof GatewayError && e.status === 401) {
         throw new GatewayError(e.code, { detail: e.detail, internal: e.internal, headers: { ...apiChallenge(e), ...e.headers } });

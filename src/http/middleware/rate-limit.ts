@@ -31,7 +31,7 @@ declare module 'fastify' {
 
 /** Paths the request limits apply to. Health, metrics and discovery documents are never limited. */
 export function isLimitedPath(url: string): boolean {
-  return url.startsWith('/api/') || url.startsWith('/mcp') || url.startsWith('/oauth/');
+  return url.startsWith('/api/') || url.startsWith('/mcp') || url.startsWith('/oauth/') || url.startsWith('/login') || url.startsWith('/logout');
 }
 
 export const isMcpPath = (url: string): boolean => url === '/mcp' || url.startsWith('/mcp/') || url.startsWith('/mcp?');
