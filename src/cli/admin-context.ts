@@ -19,6 +19,8 @@ import { SessionService } from '../auth/sessions.js';
 import { ServiceAccountService } from '../auth/service-accounts.js';
 import { Signer } from '../auth/signing.js';
 import { UserAdminService } from '../auth/user-admin.js';
+import { OAuthManagement } from '../oauth/management.js';
+import { GrantRevoker } from '../oauth/revocation.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { GatewayError } from '../errors/index.js';
 import { createLogger } from '../lib/logger.js';
@@ -35,6 +37,8 @@ export interface AdminContext {
   tokens: ApiTokenService;
   groups: GroupAdminService;
   serviceAccounts: ServiceAccountService;
+  /** OAuth clients and authorizations of the authorization server. */
+  oauth: OAuthManagement;
 }
 
 /** Open the store, build the services, run `fn`, write audit events, close. Errors end the process. */
@@ -63,6 +67,7 @@ export async function withAdmin(cmd: Command, fn: (ctx: AdminContext) => Promise
           tokens: new ApiTokenService(deps),
           groups: new GroupAdminService(deps),
           serviceAccounts: new ServiceAccountService(deps),
+          oauth: new OAuthManagement(store, config, new GrantRevoker(store, bus, null), audit),
         });
       } finally {
         await audit.close();

@@ -3,6 +3,7 @@ import { registerCheckConfig } from './check-config.js';
 import { registerGroups } from './groups.js';
 import { registerInit } from './init.js';
 import { registerMigrate } from './migrate.js';
+import { registerOAuth } from './oauth.js';
 import { registerServe } from './serve.js';
 import { registerServers } from './servers.js';
 import { registerServiceAccounts } from './service-accounts.js';
@@ -26,5 +27,6 @@ export async function main(argv: string[]): Promise<void> {
   registerGroups(program);
   registerServers(program);
   registerServiceAccounts(program);
+  registerOAuth(program);
   await program.parseAsync(argv);
 }

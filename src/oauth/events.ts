@@ -62,11 +62,13 @@ export function wireEvents(provider: Provider, d: EventDeps): void {
   provider.on('grant.error', (ctx: KoaContextWithOIDC, err) => {
     d.metrics.tokenErrors.inc({ error: errorLabel(err.error) });
     const grantType = String(ctx.oidc.params?.grant_type ?? '').slice(0, 64);
-    const kind = reuseKind(err.error_description);
+    // The engine's specific reason is in error_detail (error_description is generic).
+    const detail = (err as { error_detail?: string }).error_detail ?? err.error_description;
+    const kind = reuseKind(detail);
     if (kind) {
       d.metrics.reuse.inc({ kind });
       d.audit.record({ action: 'oauth.reuse_detected', actorType: 'anonymous', ip: ipOf(ctx), status: 400, detail: { kind, client_id: clientIdOf(ctx), grant_type: grantType } });
-    } else if (err.error_description === 'client mismatch') void revokePresentedByOtherClient(ctx, d);
+    } else if (detail === 'client mismatch') void revokePresentedByOtherClient(ctx, d);
     d.audit.record({ action: 'oauth.token', actor: clientIdOf(ctx), actorType: 'anonymous', ip: ipOf(ctx), status: err.statusCode ?? 400, detail: { grant_type: grantType, error: err.error } });
   });
 

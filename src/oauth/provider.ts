@@ -173,10 +173,12 @@ export function createProvider(d: ProviderDeps): Provider {
       device_authorization: '/oauth/device/auth',
       backchannel_authentication: '/oauth/backchannel',
     },
-    renderError: (ctx, out) => {
+    renderError: (ctx, out, err) => {
+      // The engine's specific reason (error_detail) says what to fix; it never carries a secret.
+      const detail = (err as { error_detail?: unknown }).error_detail;
       ctx.status = 400;
       ctx.type = 'html';
-      ctx.body = d.renderErrorPage(out);
+      ctx.body = d.renderErrorPage({ error: out.error, error_description: typeof detail === 'string' ? detail : out.error_description });
     },
   };
   const provider = new Provider(issuer, configuration);
@@ -184,9 +186,6 @@ export function createProvider(d: ProviderDeps): Provider {
   provider.use(async (ctx, next) => {
     if (ctx.method === 'GET' && ctx.path === AUTHORIZE_PATH && ctx.query.scope === undefined) ctx.query = { ...ctx.query, scope: MCP_SCOPES.join(' ') };
     await next();
-    // RFC 6750 spells the type `Bearer` (the engine writes it lower-case; clients compare case-insensitively, some do not).
-    const body = ctx.body as { token_type?: unknown } | undefined;
-    if (ctx.oidc?.route === 'token' && body && typeof body === 'object' && body.token_type === 'bearer') body.token_type = 'Bearer';
   });
   // The HTTP layer sets X-Forwarded-Proto/-Host from server.public_url before handing a request over (never the client's).
   provider.proxy = true;

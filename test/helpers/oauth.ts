@@ -158,3 +158,47 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+export interface ConnectedApp {
+  as: oauth.AuthorizationServer;
+  client: oauth.Client;
+  redirectUri: string;
+  resource: string;
+  tokens: oauth.TokenEndpointResponse;
+  flow: FlowResult;
+}
+
+/** Register a public client (DCR) unless one is given. */
+export async function registerClient(as: oauth.AuthorizationServer, metadata: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Record<string, any>> {
+  const r = await fetch(as.registration_endpoint!, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(metadata) });
+  if (r.status !== 201) throw new Error(`registration failed: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+/**
+ * The whole authorization-code flow of a public client as an MCP client runs
+ * it: authorize (sign-in and consent through the pages), check the answer
+ * (state, iss), exchange the code with the PKCE verifier and the resource.
+ */
+export async function connect(
+  base: string,
+  p: { jar: CookieJar; clientId: string; redirectUri: string; resource: string; scope?: string; login?: { email: string; password: string }; consent?: 'allow' | 'none'; clientAuth?: oauth.ClientAuth },
+): Promise<ConnectedApp> {
+  const as = await discover(base);
+  const client: oauth.Client = { client_id: p.clientId };
+  const req = await authorizationRequest(as, { clientId: p.clientId, redirectUri: p.redirectUri, resource: p.resource, scope: p.scope ?? 'mcp:read mcp:execute' });
+  const flow = await followAuthorization(req.url.href, { base, jar: p.jar, redirectUri: p.redirectUri, login: p.login, consent: p.consent ?? 'allow' });
+  const params = oauth.validateAuthResponse(as, client, flow.callback, req.state);
+  const res = await oauth.authorizationCodeGrantRequest(as, client, p.clientAuth ?? oauth.None(), params, p.redirectUri, req.verifier, {
+    [oauth.allowInsecureRequests]: true,
+    additionalParameters: { resource: p.resource },
+  });
+  const tokens = await oauth.processAuthorizationCodeResponse(as, client, res);
+  return { as, client, redirectUri: p.redirectUri, resource: p.resource, tokens, flow };
+}
+
+/** POST /oauth/token with a form (raw, for precise error assertions). */
+export async function tokenForm(base: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  const r = await fetch(`${base}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(form) });
+  return { status: r.status, body: await r.json() };
+}
