@@ -32,7 +32,7 @@ export interface AuthorizationServerDeps {
   accessTokens: OAuthAccessTokens;
   isServer: (name: string) => boolean;
   signedInUser: (cookieHeader: string | undefined) => Promise<string | null>;
-  renderErrorPage: (error: { error: string; error_description?: string }) => string;
+  renderErrorPage: (error: { error: string; error_description?: string }) => { html: string; headers: Record<string, string> };
 }
 
 export class AuthorizationServer {

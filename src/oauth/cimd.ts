@@ -10,7 +10,8 @@
  * - no redirects; at most 5 KiB; at most 5 s;
  * - the document's `client_id` must equal the URL, `redirect_uris` is
  *   required (and follows the redirect URI rules), no client secret;
- * - cached per Cache-Control, at most 24 h (5 min when the answer says nothing).
+ * - cached per Cache-Control, at most 24 h (5 min when the answer says nothing);
+ *   a refused document is not fetched again for 10 s.
  *
  * Such clients are public: they authenticate with PKCE only (`none`).
  *
@@ -29,6 +30,8 @@ export const CIMD_MAX_BYTES = 5 * 1024;
 export const CIMD_TIMEOUT_MS = 5_000;
 export const CIMD_MAX_CACHE_MS = 24 * 3_600_000;
 const DEFAULT_CACHE_MS = 5 * 60_000;
+/** A refused document is not fetched again this soon (one request looks the client up more than once). */
+const REFUSAL_CACHE_MS = 10_000;
 
 export interface CimdOptions {
   allowedHosts: readonly string[];
@@ -54,6 +57,7 @@ const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|$)/i;
 
 export class ClientMetadataDocuments {
   private readonly cache = new LruCache<string, { client: DocumentClient; until: number }>(1_000);
+  private readonly refused = new LruCache<string, { error: CimdError; until: number }>(1_000);
   private readonly inflight = new Map<string, Promise<DocumentClient>>();
   private readonly publicFetcher = new GuardedFetcher('public', { timeoutMs: CIMD_TIMEOUT_MS, maxBytes: CIMD_MAX_BYTES });
   private readonly loopbackFetcher: GuardedFetcher | null;
@@ -77,6 +81,8 @@ export class ClientMetadataDocuments {
     const url = this.checkUrl(clientId);
     const hit = this.cache.get(clientId);
     if (hit && hit.until > now()) return hit.client;
+    const no = this.refused.get(clientId);
+    if (no && no.until > now()) throw no.error;
     let pending = this.inflight.get(clientId);
     if (!pending) {
       pending = this.fetchAndCheck(clientId, url).finally(() => this.inflight.delete(clientId));
@@ -123,7 +129,10 @@ export class ClientMetadataDocuments {
       this.onFetch('ok');
       return client;
     } catch (e) {
-      if (e instanceof CimdError) this.onFetch(e.reason);
+      if (e instanceof CimdError) {
+        this.onFetch(e.reason);
+        this.refused.set(clientId, { error: e, until: now() + REFUSAL_CACHE_MS });
+      }
       throw e;
     }
   }

@@ -48,8 +48,8 @@ export interface ProviderDeps extends Omit<AdapterDeps, 'store'> {
   isServer: (name: string) => boolean;
   /** The user id of the gateway browser session a Cookie header carries, or null. */
   signedInUser: (cookieHeader: string | undefined) => Promise<string | null>;
-  /** The HTML of an error page for the browser (authorization errors that cannot be redirected). */
-  renderErrorPage: (error: { error: string; error_description?: string }) => string;
+  /** An error page for the browser (authorization errors that cannot be redirected): its HTML and security headers. */
+  renderErrorPage: (error: { error: string; error_description?: string }) => { html: string; headers: Record<string, string> };
 }
 
 const seconds = (ms: number) => Math.max(1, Math.round(ms / 1000));
@@ -176,9 +176,10 @@ export function createProvider(d: ProviderDeps): Provider {
     renderError: (ctx, out, err) => {
       // The engine's specific reason (error_detail) says what to fix; it never carries a secret.
       const detail = (err as { error_detail?: unknown }).error_detail;
+      const page = d.renderErrorPage({ error: out.error, error_description: typeof detail === 'string' ? detail : out.error_description });
       ctx.status = 400;
-      ctx.type = 'html';
-      ctx.body = d.renderErrorPage({ error: out.error, error_description: typeof detail === 'string' ? detail : out.error_description });
+      ctx.set(page.headers);
+      ctx.body = page.html;
     },
   };
   const provider = new Provider(issuer, configuration);

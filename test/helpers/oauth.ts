@@ -202,3 +202,16 @@ export async function tokenForm(base: string, form: Record<string, string>, head
   const r = await fetch(`${base}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(form) });
   return { status: r.status, body: await r.json() };
 }
+
+/** Run the browser part of the flow (sign-in, consent) and return the code with its PKCE verifier, not exchanged. */
+export async function obtainCode(
+  base: string,
+  p: { jar: CookieJar; clientId: string; redirectUri: string; resource: string; scope?: string; login?: { email: string; password: string } },
+): Promise<{ code: string; verifier: string; state: string; callback: URL; as: oauth.AuthorizationServer }> {
+  const as = await discover(base);
+  const req = await authorizationRequest(as, { clientId: p.clientId, redirectUri: p.redirectUri, resource: p.resource, scope: p.scope ?? 'mcp:read mcp:execute' });
+  const flow = await followAuthorization(req.url.href, { base, jar: p.jar, redirectUri: p.redirectUri, login: p.login, consent: 'allow' });
+  const code = flow.callback.searchParams.get('code');
+  if (!code) throw new Error(`no code: ${flow.callback.href}`);
+  return { code, verifier: req.verifier, state: req.state, callback: flow.callback, as };
+}

@@ -18,7 +18,7 @@ import { type Config } from '../../config/index.js';
 import { INTERACTION_PATH, MCP_SCOPES, parseMcpResource, SCOPE_DESCRIPTIONS, type AuthorizationServer } from '../../oauth/index.js';
 import { cookieValue } from '../cookies.js';
 import { formFields, publicBase, withFormBodies } from '../page-forms.js';
-import { consentBody, documentHtml, errorBody, sendPage } from '../pages/index.js';
+import { consentBody, documentHtml, errorBody, pageHeaders, sendPage } from '../pages/index.js';
 
 const UID_RE = /^[A-Za-z0-9_-]{10,64}$/;
 
@@ -32,9 +32,10 @@ const ERROR_TITLES: Record<string, string> = {
 };
 
 /** The page for authorization errors shown in the browser (oidc-provider `renderError`). */
-export function renderAuthorizationErrorPage(config: Config, e: { error: string; error_description?: string }): string {
+export function renderAuthorizationErrorPage(config: Config, e: { error: string; error_description?: string }): { html: string; headers: Record<string, string> } {
   const title = ERROR_TITLES[e.error] ?? 'The sign-in request failed';
-  return documentHtml({ title, base: publicBase(config), body: errorBody({ title, message: e.error_description ?? 'The request could not be completed.', code: e.error }) });
+  const html = documentHtml({ title, base: publicBase(config), body: errorBody({ title, message: e.error_description ?? 'The request could not be completed.', code: e.error }) });
+  return { html, headers: pageHeaders({ formActionSelf: true }) };
 }
 
 /** Host the browser goes back to: `claude.ai`, `127.0.0.1:33418`, or the private-use scheme (`cursor:`). */
