@@ -105,8 +105,12 @@ function createMount(s: Services, oauth: AuthorizationServer): ProviderMount {
   };
 }
 
-/** Fields a registration may set; anything else is dropped before the engine sees it. */
-const REGISTRATION_FIELDS = ['redirect_uris', 'client_name', 'client_uri', 'logo_uri', 'scope', 'contacts', 'tos_uri', 'policy_uri', 'software_id', 'software_version', 'grant_types', 'response_types', 'token_endpoint_auth_method'];
+/**
+ * Fields a registration may set; anything else is dropped before the engine
+ * sees it. (`scope` is dropped too: what a client may get is decided per
+ * authorization request, by the person's consent and groups.)
+ */
+const REGISTRATION_FIELDS = ['redirect_uris', 'client_name', 'client_uri', 'logo_uri', 'contacts', 'tos_uri', 'policy_uri', 'software_id', 'software_version', 'grant_types', 'response_types', 'token_endpoint_auth_method'];
 
 const registrationError = (error: 'invalid_redirect_uri' | 'invalid_client_metadata', description: string) => ({ error, error_description: description });
 
