@@ -6,10 +6,15 @@
  * rotation, revocation, and management of authorizations and clients.
  */
 import { OAuthMetadataSchema, OAuthProtectedResourceMetadataSchema } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { hashPassword } from '../../src/auth/passwords.js';
 import { startHttpUpstream, type FixtureUpstream } from '../fixtures/mcp-upstreams.js';
 import { bearer } from '../helpers/app.js';
+import { runCli } from '../helpers/binary.js';
 import { BACKENDS } from '../helpers/db.js';
 import { rawInitialize, rpc, sseMessages } from '../helpers/mcp.js';
 import { startOAuthGateway, type OAuthGateway } from '../helpers/oauth-gateway.js';
@@ -102,6 +107,28 @@ describe.each(BACKENDS)('authorization server on %s', (backend) => {
       expect(c).not.toHaveProperty('client_secret');
       expect(c).not.toHaveProperty('registration_access_token');
       expect(c).toMatchObject({ token_endpoint_auth_method: 'none', application_type: 'native', grant_types: ['authorization_code', 'refresh_token'] });
+    });
+
+    it('accepts the redirect URIs of real clients’ documented flows, and starts their authorization', async () => {
+      const documented: Record<string, string[]> = {
+        'Claude (web, desktop, mobile)': ['https://claude.ai/api/mcp/auth_callback', 'https://claude.com/api/mcp/auth_callback'],
+        'ChatGPT connectors': ['https://chatgpt.com/connector_platform_oauth_redirect'],
+        'VS Code': ['http://127.0.0.1:33418', 'https://vscode.dev/redirect'],
+        Cursor: ['cursor://anysphere.cursor-retrieval/oauth/user-demo/callback'],
+        'Claude Code': ['http://localhost:54321/callback'],
+        'MCP Inspector': ['http://localhost:6274/oauth/callback', 'http://localhost:6274/oauth/callback/debug'],
+      };
+      const as = await discover(base);
+      const { authorizationRequest } = await import('../helpers/oauth.js');
+      for (const [name, uris] of Object.entries(documented)) {
+        const c = await registerClient(as, { client_name: name, redirect_uris: uris, grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' });
+        // loopback clients come back on the port they happen to listen on (RFC 8252)
+        const back = uris[0].replace(':54321/', ':60001/');
+        const req = await authorizationRequest(as, { clientId: c.client_id, redirectUri: back, resource: demo, scope: 'mcp:read mcp:execute' });
+        const r = await fetch(req.url, { redirect: 'manual' });
+        expect(r.status, name).toBe(303);
+        expect(new URL(r.headers.get('location')!, base).pathname, name).toMatch(/^\/oauth\/interaction\//);
+      }
     });
 
     it('refuses redirect URIs that are not https, loopback http or a private-use scheme (400 invalid_redirect_uri)', async () => {
@@ -290,6 +317,33 @@ describe.each(BACKENDS)('authorization server on %s', (backend) => {
       expect((await gw.t.inject({ method: 'DELETE', url: `/api/v1/oauth/clients/${clientId}`, headers: bearer(adminToken) })).statusCode).toBe(204);
       expect((await rpc(demo, { jsonrpc: '2.0', id: 1, method: 'ping' }, bearer(a.tokens.access_token))).status).toBe(401);
       expect((await gw.t.inject({ method: 'DELETE', url: `/api/v1/oauth/clients/${clientId}`, headers: bearer(adminToken) })).statusCode).toBe(404);
+    });
+
+    it.runIf(backend === 'sqlite')('the CLI lists clients and deletes one (its refresh tokens stop at once)', async () => {
+      const clientId = (await registerClient(await discover(base), { client_name: 'From CLI', redirect_uris: [redirectUri] })).client_id;
+      const a = await connect(base, { jar, clientId, redirectUri, resource: demo });
+      const dir = mkdtempSync(join(tmpdir(), 'pcl-oauth-cli-'));
+      try {
+        const file = join(dir, 'portcullis.yaml');
+        writeFileSync(file, stringify({ storage: { url: gw.t.config.storage.url }, logging: { level: 'silent' }, auth: { authorization_server: { clients: gw.t.config.auth.authorization_server.clients.map(({ client_secret: _s, ...c }) => c) }, providers: [{ type: 'jwt', name: 'corp', issuer: 'https://idp.example.com', audience: 'portcullis', algorithms: ['HS256'], secret_env: 'CORP_SECRET' }] } }));
+        const env = { CORP_SECRET: JWT_SECRET, DESK_SECRET: CONFIDENTIAL_SECRET };
+        const list = await runCli(['--config', file, '--json', 'oauth', 'clients', 'list'], { env });
+        expect(list.code, list.stderr).toBe(0);
+        const clients = JSON.parse(list.stdout);
+        expect(clients.find((c: { client_id: string }) => c.client_id === clientId)).toMatchObject({ source: 'dynamic', client_name: 'From CLI', authorizations: 1 });
+        expect(list.stdout).not.toContain(CONFIDENTIAL_SECRET);
+        const human = await runCli(['--config', file, 'oauth', 'clients', 'list'], { env });
+        expect(human.stdout).toMatch(/^CLIENT_ID\s+NAME\s+SOURCE/m);
+        const del = await runCli(['--config', file, 'oauth', 'clients', 'delete', clientId], { env });
+        expect(del.code, del.stderr).toBe(0);
+        expect(del.stdout).toContain(`deleted OAuth client ${clientId}`);
+        expect((await tokenForm(base, { grant_type: 'refresh_token', refresh_token: a.tokens.refresh_token!, client_id: clientId })).status).not.toBe(200);
+        const config = await runCli(['--config', file, 'oauth', 'clients', 'delete', 'desk-app'], { env });
+        expect(config.code).toBe(1);
+        expect(config.stderr).toContain('config file');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('audits registrations, consents, codes issued and redeemed, reuse and revocations; counts them', async () => {

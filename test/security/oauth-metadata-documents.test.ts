@@ -159,6 +159,17 @@ describe('metadata document fetch rules', () => {
     const id = 'https://app.example.com/c.json';
     expect(checkDocument(id, Buffer.from(JSON.stringify({ client_id: id, redirect_uris: ['vscode://x/cb'] })))).toMatchObject({ token_endpoint_auth_method: 'none', application_type: 'native' });
     expect(() => checkDocument(id, Buffer.from('[]'))).toThrow(/JSON object/);
+    // the shape Claude publishes at its client_id URL
+    const claude = 'https://claude.ai/oauth/mcp-oauth-client-metadata';
+    expect(
+      checkDocument(claude, Buffer.from(JSON.stringify({
+        client_id: claude, client_name: 'Claude', client_uri: 'https://claude.ai', logo_uri: 'https://claude.ai/logo.png',
+        redirect_uris: ['https://claude.ai/api/mcp/auth_callback'], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none',
+      }))),
+    ).toEqual({
+      client_id: claude, client_name: 'Claude', client_uri: 'https://claude.ai', redirect_uris: ['https://claude.ai/api/mcp/auth_callback'],
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none', application_type: 'web',
+    });
     expect(cacheMs('no-store')).toBe(0);
     expect(cacheMs('public, max-age=999999')).toBe(24 * 3_600_000);
     expect(cacheMs('max-age=60')).toBe(60_000);
