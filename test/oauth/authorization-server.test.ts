@@ -319,7 +319,7 @@ describe.each(BACKENDS)('authorization server on %s', (backend) => {
       expect((await gw.t.inject({ method: 'DELETE', url: `/api/v1/oauth/clients/${clientId}`, headers: bearer(adminToken) })).statusCode).toBe(404);
     });
 
-    it.runIf(backend === 'sqlite')('the CLI lists clients and deletes one (its refresh tokens stop at once)', async () => {
+    it.runIf(backend === 'sqlite')('the CLI lists clients and deletes one (its refresh tokens stop at once)', { timeout: 90_000 }, async () => {
       const clientId = (await registerClient(await discover(base), { client_name: 'From CLI', redirect_uris: [redirectUri] })).client_id;
       const a = await connect(base, { jar, clientId, redirectUri, resource: demo });
       const dir = mkdtempSync(join(tmpdir(), 'pcl-oauth-cli-'));

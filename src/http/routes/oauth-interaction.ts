@@ -17,6 +17,7 @@ import { type ResolvedSession } from '../../auth/browser-sessions.js';
 import { type Config } from '../../config/index.js';
 import { INTERACTION_PATH, MCP_SCOPES, parseMcpResource, SCOPE_DESCRIPTIONS, type AuthorizationServer } from '../../oauth/index.js';
 import { cookieValue } from '../cookies.js';
+import { engineRequestHeaders } from './oauth-provider.js';
 import { formFields, publicBase, withFormBodies } from '../page-forms.js';
 import { consentBody, documentHtml, errorBody, pageHeaders, sendPage } from '../pages/index.js';
 
@@ -54,6 +55,7 @@ export async function oauthInteractionRoutes(app: FastifyInstance, s: Services):
   const { config, browserSessions: sessions } = s;
   const base = publicBase(config);
   const issuer = config.server.public_url;
+  const publicUrl = new URL(issuer);
 
   const errorPage = (reply: FastifyReply, status: number, message: string, code: string) =>
     sendPage(reply, status, { title: 'Sign-in request failed', base, body: errorBody({ title: 'The sign-in request cannot continue', message, code }) }, { formActionSelf: true });
@@ -62,6 +64,7 @@ export async function oauthInteractionRoutes(app: FastifyInstance, s: Services):
   async function interactionOf(req: FastifyRequest, reply: FastifyReply): Promise<Interaction | null> {
     const uid = (req.params as { uid: string }).uid;
     if (!UID_RE.test(uid)) return null;
+    engineRequestHeaders(req, publicUrl);
     try {
       const details = await oauth!.provider.interactionDetails(req.raw, reply.raw);
       return details.uid === uid ? details : null;

@@ -43,6 +43,18 @@ function replayable(raw: IncomingMessage, body: Buffer): IncomingMessage {
   });
 }
 
+/**
+ * Headers the engine reads its own URL and the client address from: set from
+ * `server.public_url` and the address the gateway resolved, never taken
+ * from the client (the engine trusts them: `provider.proxy`).
+ */
+export function engineRequestHeaders(req: FastifyRequest, publicUrl: URL): void {
+  const h = req.raw.headers;
+  h['x-forwarded-proto'] = publicUrl.protocol.slice(0, -1);
+  h['x-forwarded-host'] = publicUrl.host;
+  h['x-forwarded-for'] = req.ip;
+}
+
 export interface ProviderMount {
   /** Hand a request to the engine; `body` when the gateway has read (and possibly rewritten) it. */
   handOff(req: FastifyRequest, reply: FastifyReply, body?: { content: string; authorization?: string }): void;
@@ -70,9 +82,7 @@ function createMount(s: Services, oauth: AuthorizationServer): ProviderMount {
     handOff(req, reply, body) {
       reply.hijack();
       const raw = req.raw;
-      raw.headers['x-forwarded-proto'] = publicUrl.protocol.slice(0, -1);
-      raw.headers['x-forwarded-host'] = publicUrl.host;
-      raw.headers['x-forwarded-for'] = req.ip;
+      engineRequestHeaders(req, publicUrl);
       if (base) (raw as IncomingMessage & { originalUrl?: string }).originalUrl = base + (raw.url ?? '');
       if (body?.authorization !== undefined) raw.headers.authorization = body.authorization;
       callback(body ? replayable(raw, Buffer.from(body.content)) : raw, reply.raw);
