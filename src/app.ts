@@ -136,7 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     onClose: (fn) => closers.push(fn),
   };
   if (oauthTokens) {
-    const oauth = new AuthorizationServer({
+    const oauth = await AuthorizationServer.create({
       config, store, bus, logger, audit: auditLog, registry: metrics.registry, keys: oauthKeys, accessTokens: oauthTokens,
       isServer: (name) => registry.get(name) !== undefined,
       signedInUser: async (cookieHeader) => (await browserSessions.resolve(cookieValue(cookieHeader, browserSessions.cookieName)))?.user.id ?? null,

@@ -13,11 +13,12 @@
  * - Destroying a grant revokes it on every replica (revocation.ts).
  * - A `client_id` that is a URL is resolved as a Client ID Metadata Document.
  */
-import { errors, Provider, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { type Adapter, type AdapterPayload } from 'oidc-provider';
 import { sha256B64u, sha256Hex } from '../lib/crypto.js';
 import { now } from '../lib/time.js';
 import { type Store } from '../store/index.js';
 import { CimdError, ClientMetadataDocuments } from './cimd.js';
+import { type EngineModule } from './engine.js';
 import { type GrantRevoker, type RevocationReason } from './revocation.js';
 
 /** Models whose ids are public (stored as they are). */
@@ -27,6 +28,8 @@ const PUBLIC_ID_MODELS = new Set(['Grant', 'Client']);
 export const hashClientSecret = (secret: string): string => `sha256:${sha256Hex(secret)}`;
 
 export interface AdapterDeps {
+  /** oidc-provider (engine.ts): its error classes and request context. */
+  engine: EngineModule;
   store: Store;
   revoker: GrantRevoker;
   /** Client ID Metadata Documents (null: disabled). */
@@ -36,8 +39,8 @@ export interface AdapterDeps {
 }
 
 /** Why the engine ends a grant, from the request it is serving. */
-function engineReason(): RevocationReason {
-  const ctx = Provider.ctx;
+function engineReason(engine: EngineModule): RevocationReason {
+  const ctx = engine.Provider.ctx;
   if (ctx?.oidc?.route === 'revocation') return 'revoked_by_client';
   if (ctx?.oidc?.route === 'token') return ctx.oidc.params?.grant_type === 'refresh_token' ? 'refresh_token_reuse' : 'code_reuse';
   return 'engine';
@@ -89,7 +92,7 @@ class StoreAdapter implements Adapter {
       try {
         return (await this.deps.documents.resolve(id)) as AdapterPayload;
       } catch (e) {
-        if (e instanceof CimdError) throw new errors.InvalidClient(e.message);
+        if (e instanceof CimdError) throw new this.deps.engine.errors.InvalidClient(e.message);
         throw e;
       }
     }
@@ -113,11 +116,11 @@ class StoreAdapter implements Adapter {
     const grantId = row?.grantId ?? undefined;
     this.deps.onConcurrentReuse?.(this.model, grantId);
     if (grantId) await this.deps.revoker.revokeGrant(grantId, this.model === 'RefreshToken' ? 'refresh_token_reuse' : 'code_reuse');
-    throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'authorization code'} already used`);
+    throw new this.deps.engine.errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'authorization code'} already used`);
   }
 
   async destroy(id: string): Promise<void> {
-    if (this.model === 'Grant') await this.deps.revoker.revokeGrant(id, engineReason());
+    if (this.model === 'Grant') await this.deps.revoker.revokeGrant(id, engineReason(this.deps.engine));
     else await this.deps.store.oauth.destroy(this.model, this.key(id));
   }
 

@@ -12,6 +12,7 @@ import { type Bus } from '../lib/bus.js';
 import { type Logger } from '../lib/logger.js';
 import { type Store } from '../store/index.js';
 import { ClientMetadataDocuments } from './cimd.js';
+import { loadEngine, type EngineModule } from './engine.js';
 import { wireEvents } from './events.js';
 import { type AuthorizationServerKeys } from './keys.js';
 import { OAuthManagement } from './management.js';
@@ -43,7 +44,15 @@ export class AuthorizationServer {
   readonly documents: ClientMetadataDocuments | null;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly d: AuthorizationServerDeps) {
+  /** Load the engine (oidc-provider) and build the server. */
+  static async create(d: AuthorizationServerDeps): Promise<AuthorizationServer> {
+    return new AuthorizationServer(d, await loadEngine(d.logger));
+  }
+
+  private constructor(
+    private readonly d: AuthorizationServerDeps,
+    engine: EngineModule,
+  ) {
     const { config, store, audit } = d;
     const as = config.auth.authorization_server;
     this.metrics = new OAuthMetrics(d.registry);
@@ -60,7 +69,7 @@ export class AuthorizationServer {
         )
       : null;
     this.provider = createProvider({
-      config, store, keys: d.keys, accessTokens: d.accessTokens, isServer: d.isServer, signedInUser: d.signedInUser, renderErrorPage: d.renderErrorPage,
+      engine, config, store, keys: d.keys, accessTokens: d.accessTokens, isServer: d.isServer, signedInUser: d.signedInUser, renderErrorPage: d.renderErrorPage,
       revoker: this.revoker, documents: this.documents,
       onConcurrentReuse: (model) => this.metrics.reuse.inc({ kind: model === 'RefreshToken' ? 'refresh_token' : 'code' }),
     });

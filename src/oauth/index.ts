@@ -4,6 +4,7 @@ export { loadKeys, type AuthorizationServerKeys } from './keys.js';
 export { OAuthManagement, type AuthorizationView, type ClientView, type ClientSource } from './management.js';
 export { GrantRevoker, type RevocationReason } from './revocation.js';
 export { hashClientSecret } from './adapter.js';
+export { loadEngine, type EngineModule } from './engine.js';
 export { MCP_SCOPES, SCOPE_DESCRIPTIONS, mcpResource, parseMcpResource } from './resources.js';
 export { missingScopes } from './policy.js';
 export {

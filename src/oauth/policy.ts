@@ -10,11 +10,10 @@
  *   resource already covers every requested scope (a remembered consent,
  *   `consent_ttl`).
  */
-import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
+import { type interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { type Store } from '../store/index.js';
+import { type EngineModule } from './engine.js';
 import { MCP_SCOPES } from './resources.js';
-
-const { Prompt, Check } = interactionPolicy;
 
 /** Scopes of the request the grant does not cover yet (resource scopes and OIDC ones such as offline_access). */
 export function missingScopes(ctx: KoaContextWithOIDC): string[] {
@@ -32,7 +31,8 @@ export function missingScopes(ctx: KoaContextWithOIDC): string[] {
 /**
  * @param signedInUser the user id of the gateway browser session the request's cookies carry, or null
  */
-export function buildPolicy(signedInUser: (cookieHeader: string | undefined) => Promise<string | null>): interactionPolicy.Prompt[] {
+export function buildPolicy(engine: EngineModule, signedInUser: (cookieHeader: string | undefined) => Promise<string | null>): interactionPolicy.Prompt[] {
+  const { Prompt, Check } = engine.interactionPolicy;
   const login = new Prompt(
     { name: 'login', requestable: true },
     new Check('gateway_session', 'Sign-in is required', async (ctx: KoaContextWithOIDC) => {

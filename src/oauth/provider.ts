@@ -15,7 +15,7 @@
  *   from the config, Client ID Metadata Documents through the adapter;
  * - accounts are the gateway's users, interactions its sign-in and consent pages.
  */
-import { errors, Provider, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { type Configuration, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
 import { type OAuthAccessTokens } from '../auth/oauth-access-tokens.js';
 import { type Config } from '../config/index.js';
 import { randomToken } from '../lib/crypto.js';
@@ -56,6 +56,7 @@ const seconds = (ms: number) => Math.max(1, Math.round(ms / 1000));
 
 export function createProvider(d: ProviderDeps): Provider {
   const { config } = d;
+  const { errors, Provider } = d.engine;
   const issuer = config.server.public_url;
   const as = config.auth.authorization_server;
   const secure = issuer.startsWith('https://');
@@ -155,7 +156,7 @@ export function createProvider(d: ProviderDeps): Provider {
     },
     interactions: {
       url: (_ctx, interaction) => `${mountPath}${INTERACTION_PATH}/${interaction.uid}`,
-      policy: buildPolicy(d.signedInUser),
+      policy: buildPolicy(d.engine, d.signedInUser),
     },
     loadExistingGrant: loadExistingGrant(d.store),
     clientBasedCORS: (_ctx, origin, client) => client.redirectUris?.some((u) => originOf(u) === origin) ?? false,
