@@ -91,6 +91,14 @@ describe.each(BACKENDS)('authorization codes on %s', (backend) => {
     expectOAuthError(await redeem(c, { code_verifier: c.verifier, redirect_uri: 'http://127.0.0.1:7001/other' }), 400, 'invalid_grant');
   });
 
+  it('a code is bound to its resource: another resource at the token endpoint is refused', async () => {
+    const c = await code();
+    const r = await redeem(c, { code_verifier: c.verifier, resource: `${base}/mcp` });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toBe('invalid_target');
+    expect(r.body).not.toHaveProperty('access_token');
+  });
+
   it('a second use of a code fails and revokes what the first use issued', async () => {
     const c = await code();
     const first = await redeem(c, { code_verifier: c.verifier });
