@@ -93,6 +93,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     secure: config.server.public_url.startsWith('https://'),
   });
   auth.useBrowserSessions(browserSessions);
+  browserSessions.startHousekeeping((e) => logger.warn({ err: e }, 'could not delete ended browser sessions'));
+  closers.push(() => browserSessions.close());
   let oauthTokens: OAuthAccessTokens | null = null;
   if (config.auth.authorization_server.enabled) {
     const revokedGrants = new RevokedGrants(store, bus, config.auth.access_token_ttl + 60_000);

@@ -40,8 +40,12 @@ export interface ResolvedSession {
   expiresAt: number;
 }
 
+/** Ended sessions are deleted this often. */
+const HOUSEKEEPING_MS = 10 * 60_000;
+
 export class BrowserSessions {
   readonly cookieName: string;
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly store: Store,
@@ -106,6 +110,17 @@ export class BrowserSessions {
   /** Delete sessions past their lifetime (housekeeping). */
   async purge(): Promise<number> {
     return this.store.browserSessions.purge(new Date(now() - this.options.idleTimeoutMs).toISOString());
+  }
+
+  /** Purge periodically (an unref'd timer); failures are reported and retried next time. */
+  startHousekeeping(onError: (e: unknown) => void): void {
+    this.timer ??= setInterval(() => void this.purge().catch(onError), HOUSEKEEPING_MS);
+    this.timer.unref();
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
   }
 
   /** The principal of a resolved session: the user with all of their rights (no scope restriction). */
