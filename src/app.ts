@@ -29,7 +29,7 @@ import { type Services } from './http/services.js';
 import { ServerRegistry, UpstreamManager } from './proxy/index.js';
 import { BrowserSessions } from './auth/browser-sessions.js';
 import { OAuthAccessTokens, RevokedGrants } from './auth/oauth-access-tokens.js';
-import { AuthorizationServer, loadKeys } from './oauth/index.js';
+import { AuthorizationServer, loadEngine, loadKeys } from './oauth/index.js';
 import { cookieValue } from './http/cookies.js';
 import { renderAuthorizationErrorPage } from './http/routes/oauth-interaction.js';
 import { CredentialService } from './proxy/user-credentials.js';
@@ -56,6 +56,8 @@ export interface App {
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, store } = deps;
   const logger = deps.logger ?? createLogger(config.logging.level);
+  // The authorization server's engine loads while the store and Redis are opened (AuthorizationServer.create awaits it).
+  if (config.auth.authorization_server.enabled) void loadEngine(logger).catch(() => undefined);
   const cluster = await openCluster(config, logger, { bus: deps.bus, redis: deps.redis, replicaId: deps.replicaId });
   const bus = cluster.bus;
   const lifecycle = new Lifecycle();
