@@ -394,3 +394,61 @@ describe.each(BACKENDS)('authorization server on %s', (backend) => {
     });
   });
 });
+
+describe('registration modes', () => {
+  let up: FixtureUpstream;
+  let admin: OAuthGateway;
+  let off: OAuthGateway;
+  const redirectUri = 'https://app.example.com/cb';
+
+  beforeAll(async () => {
+    up = await startHttpUpstream();
+    admin = await startOAuthGateway({ servers: [{ name: 'demo', url: up.url }], auth: { authorization_server: { dynamic_registration: 'admin' } } });
+    off = await startOAuthGateway({ servers: [{ name: 'demo', url: up.url }], auth: { authorization_server: { dynamic_registration: 'off' } } });
+    for (const g of [admin, off]) {
+      await g.t.store.users.create({ email: 'root@example.com', passwordHash: await hashPassword(PASSWORD), role: 'admin' });
+      await g.t.store.users.create({ email: 'ann@example.com', passwordHash: await hashPassword(PASSWORD), role: 'user' });
+    }
+  });
+  afterAll(async () => {
+    await admin?.close();
+    await off?.close();
+    await up?.close();
+  });
+
+  const login = async (g: OAuthGateway, email: string) => (await g.t.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: PASSWORD } })).json().token as string;
+  const register = (g: OAuthGateway, body: object, headers: Record<string, string> = {}) =>
+    fetch(`${g.base}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+  it('admin: only an admin credential registers; a confidential client gets its secret once, stored as a digest, and authenticates with it', async () => {
+    expect((await register(admin, { redirect_uris: [redirectUri] })).status).toBe(401);
+    const user = await register(admin, { redirect_uris: [redirectUri] }, bearer(await login(admin, 'ann@example.com')));
+    expect(user.status).toBe(403);
+    expect((await user.json()).code).toBe('forbidden');
+    const r = await register(admin, { client_name: 'Confidential', redirect_uris: [redirectUri], token_endpoint_auth_method: 'client_secret_post' }, bearer(await login(admin, 'root@example.com')));
+    expect(r.status).toBe(201);
+    const c = await r.json();
+    expect(c.client_secret).toMatch(/^pcos_/);
+    const stored = await admin.t.store.oauth.find('Client', c.client_id);
+    expect(stored!.payload).not.toContain(c.client_secret);
+    const jar = new CookieJar();
+    await signIn(admin.base, jar, 'ann@example.com', PASSWORD);
+    const a = await connect(admin.base, { jar, clientId: c.client_id, redirectUri, resource: `${admin.base}/mcp/demo`, clientAuth: oauth.ClientSecretPost(c.client_secret) });
+    expect(a.tokens.access_token).toBeTruthy();
+    const wrong = await tokenForm(admin.base, { grant_type: 'refresh_token', refresh_token: a.tokens.refresh_token!, client_id: c.client_id, client_secret: 'pcos_wrong' });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error).toBe('invalid_client');
+    // the digest itself is not a secret that works
+    const digest = JSON.parse(stored!.payload).client_secret;
+    expect((await tokenForm(admin.base, { grant_type: 'refresh_token', refresh_token: a.tokens.refresh_token!, client_id: c.client_id, client_secret: digest })).body.error).toBe('invalid_client');
+    const right = await tokenForm(admin.base, { grant_type: 'refresh_token', refresh_token: a.tokens.refresh_token!, client_id: c.client_id, client_secret: c.client_secret });
+    expect(right.status).toBe(200);
+  });
+
+  it('off: no registration endpoint in the metadata, and /oauth/register is 404', async () => {
+    const m = await (await fetch(`${off.base}/.well-known/oauth-authorization-server`)).json();
+    expect(m).not.toHaveProperty('registration_endpoint');
+    expect(m.authorization_endpoint).toBe(`${off.base}/oauth/authorize`);
+    expect((await register(off, { redirect_uris: [redirectUri] })).status).toBe(404);
+  });
+});

@@ -93,9 +93,16 @@ function createMount(s: Services, oauth: AuthorizationServer): ProviderMount {
       if (m) {
         const decoded = Buffer.from(m[1], 'base64').toString('utf8');
         const colon = decoded.indexOf(':');
-        if (colon > 0) {
-          const id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
-          const secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
+        const formDecode = (x: string) => {
+          try {
+            return decodeURIComponent(x.replace(/\+/g, ' '));
+          } catch {
+            return null; // malformed: left to the engine, which refuses it (invalid_client)
+          }
+        };
+        const id = colon > 0 ? formDecode(decoded.slice(0, colon)) : null;
+        const secret = colon > 0 ? formDecode(decoded.slice(colon + 1)) : null;
+        if (id !== null && secret !== null) {
           if (id.startsWith(DYNAMIC_CLIENT_PREFIX)) {
             const enc = (x: string) => encodeURIComponent(x);
             return { content, authorization: 'Basic ' + Buffer.from(`${enc(id)}:${enc(hashClientSecret(secret))}`).toString('base64') };
