@@ -32,6 +32,11 @@ import { type Services } from './http/services.js';
 import { proxyLimits, ServerRegistry, UpstreamManager } from './proxy/index.js';
 import { McpProxy } from './proxy/mcp-proxy.js';
 import { SessionManager } from './proxy/sessions.js';
+import { BrowserSessions } from './auth/browser-sessions.js';
+import { OAuthAccessTokens, RevokedGrants } from './auth/oauth-access-tokens.js';
+import { AuthorizationServer, loadEngine, loadKeys } from './oauth/index.js';
+import { cookieValue } from './http/cookies.js';
+import { renderAuthorizationErrorPage } from './http/routes/oauth-interaction.js';
 import { CredentialService } from './proxy/user-credentials.js';
 import { mcpResourceMetadataUrl } from './http/routes/protected-resource.js';
 
@@ -57,6 +62,8 @@ export interface App {
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, store } = deps;
   const logger = deps.logger ?? createLogger(config.logging.level);
+  // The authorization server's engine loads while the store and Redis are opened (AuthorizationServer.create awaits it).
+  if (config.auth.authorization_server.enabled) void loadEngine(logger).catch(() => undefined);
   // The change feed carries invalidations through the store too: changes made by the CLI or by
   // replicas without a shared Redis reach this one within a second (cluster/change-feed.ts).
   const cluster = await openCluster(config, logger, { bus: deps.bus, redis: deps.redis, replicaId: deps.replicaId, store, feed: { poll: true } });
@@ -90,6 +97,24 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const serviceAccounts = new ServiceAccountDirectory(store, bus);
   auth.useServiceAccounts(serviceAccounts);
   closers.push(() => serviceAccounts.close());
+  // Browser sessions (SPEC §11) and the authorization server's access tokens (§10).
+  const oauthKeys = await loadKeys(store);
+  const browserSessions = new BrowserSessions(store, cache, oauthKeys.csrfKey, {
+    idleTimeoutMs: config.auth.browser_sessions.idle_timeout,
+    maxAgeMs: config.auth.browser_sessions.max_age,
+    secure: config.server.public_url.startsWith('https://'),
+  });
+  auth.useBrowserSessions(browserSessions);
+  browserSessions.startHousekeeping((e) => logger.warn({ err: e }, 'could not delete ended browser sessions'));
+  closers.push(() => browserSessions.close());
+  let oauthTokens: OAuthAccessTokens | null = null;
+  if (config.auth.authorization_server.enabled) {
+    const revokedGrants = new RevokedGrants(store, bus, config.auth.access_token_ttl + 60_000);
+    await revokedGrants.load();
+    closers.push(() => revokedGrants.close());
+    oauthTokens = await OAuthAccessTokens.create(oauthKeys.accessTokenSecret, config.server.public_url, revokedGrants);
+    auth.useOAuthAccessTokens(oauthTokens);
+  }
   instrumentAuthenticator(auth, metrics);
   closers.push(() => external.close());
   const throttle = new LoginThrottle(config.auth.login_throttle, limiterFactory, (e) => {
@@ -118,7 +143,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const services: Services = {
     config, store, logger, bus, replicaId: cluster.replicaId, redis: cluster.redis, lifecycle, signer, cache, roles, auth, sessions, usage, audit: auditLog, auditLog, limiterFactory,
     adminDeps: { store, bus, audit: auditLog, sessions, usage, roles },
-    authenticate: withRateLimits(makeAuthenticate(auth, usage), rateLimits, clientIp),
+    authenticate: withRateLimits(makeAuthenticate(auth, usage, browserSessions.cookieName), rateLimits, clientIp),
     metrics, rateLimits, clientIp, auditRetention,
     registry,
     upstreams: undefined as unknown as UpstreamManager,
@@ -126,8 +151,20 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     mcpProxy: undefined as unknown as McpProxy,
     credentials: userCredentials,
     userCredentials,
+    browserSessions,
+    oauth: null,
     onClose: (fn) => closers.push(fn),
   };
+  if (oauthTokens) {
+    const oauth = await AuthorizationServer.create({
+      config, store, bus, logger, audit: auditLog, registry: metrics.registry, keys: oauthKeys, accessTokens: oauthTokens,
+      isServer: (name) => registry.get(name) !== undefined,
+      signedInUser: async (cookieHeader) => (await browserSessions.resolve(cookieValue(cookieHeader, browserSessions.cookieName)))?.user.id ?? null,
+      renderErrorPage: (e) => renderAuthorizationErrorPage(config, e),
+    });
+    closers.push(() => oauth.close());
+    services.oauth = oauth;
+  }
   services.upstreams = new UpstreamManager({
     registry,
     childBaseEnv: config.childBaseEnv,

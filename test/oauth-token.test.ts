@@ -109,8 +109,16 @@ describe('POST /oauth/token (client_credentials)', () => {
 
   it('grant_type: missing is invalid_request, others are unsupported_grant_type', async () => {
     expectOAuthError(await tokenRequest(t, {}, basicAuth(sa.client_id, sa.client_secret)), 400, 'invalid_request');
-    for (const g of ['password', 'authorization_code', 'refresh_token', 'toString', '__proto__'])
+    for (const g of ['password', 'toString', '__proto__'])
       expectOAuthError(await tokenRequest(t, { grant_type: g }, basicAuth(sa.client_id, sa.client_secret)), 400, 'unsupported_grant_type');
+  });
+
+  it('authorization_code and refresh_token belong to the authorization server: a service account is not one of its clients', async () => {
+    for (const g of ['authorization_code', 'refresh_token']) {
+      const r = await tokenRequest(t, { grant_type: g, code: 'x', refresh_token: 'x', redirect_uri: 'https://a.example/cb' }, basicAuth(sa.client_id, sa.client_secret));
+      expect(r.statusCode, r.body).toBe(401);
+      expect(r.json().error).toBe('invalid_client');
+    }
   });
 
   it('repeated parameters are invalid_request', async () => {
@@ -166,5 +174,21 @@ describe('POST /oauth/token (client_credentials)', () => {
     expect(m.grant_types_supported).toContain('client_credentials');
     expect(m.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(['client_secret_basic', 'client_secret_post']));
     expect(m.scopes_supported).toEqual(expect.arrayContaining(['mcp:read', 'mcp:execute', 'api:read', 'api:write']));
+  });
+});
+
+describe('POST /oauth/token with the authorization server turned off', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ config: { auth: { authorization_server: { enabled: false } } } });
+  });
+  afterAll(async () => t.close());
+
+  it('authorization_code and refresh_token are unsupported_grant_type; the metadata offers client_credentials only', async () => {
+    for (const g of ['authorization_code', 'refresh_token']) expectOAuthError(await tokenRequest(t, { grant_type: g }), 400, 'unsupported_grant_type');
+    const m = (await t.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' })).json();
+    expect(m.grant_types_supported).toEqual(['client_credentials']);
+    expect(m).not.toHaveProperty('authorization_endpoint');
+    expect((await t.inject({ method: 'GET', url: '/oauth/authorize?client_id=x' })).statusCode).toBe(404);
   });
 });

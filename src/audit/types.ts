@@ -36,6 +36,14 @@ export type AuditAction =
   | 'service_account.delete'
   | 'service_account.rotate'
   | 'oauth.token'
+  | 'oauth.client_registered'
+  | 'oauth.client_deleted'
+  | 'oauth.consent'
+  | 'oauth.code_issued'
+  | 'oauth.code_redeemed'
+  | 'oauth.reuse_detected'
+  | 'oauth.grant_revoked'
+  | 'oauth.revoke'
   | 'mcp.request'
   | 'rate_limit.hit';
 

@@ -9,6 +9,9 @@ import { isScope, type Principal, type Scope } from './principal.js';
 import { OwnTokenError, type OwnTokenClaims, type Signer } from './signing.js';
 import { type ApiTokenRecord } from '../store/index.js';
 import { API_TOKEN_PREFIX, hashApiToken } from './api-token-format.js';
+import { type BrowserSessions } from './browser-sessions.js';
+import { OAuthTokenError, type OAuthAccessTokens } from './oauth-access-tokens.js';
+import { checkResourceBinding, mcpEndpointOfPath, parseMcpResource } from './resource-binding.js';
 
 /** What the HTTP layer hands over: raw credential material, nothing framework-specific. */
 export interface CredentialInput {
@@ -21,7 +24,18 @@ export interface CredentialInput {
   peerCertificate?: { subject: string; fingerprint256: string; raw?: Buffer } | null;
   /** A client certificate was presented but failed TLS verification (possible with client_auth: request); it never authenticates. */
   peerCertificateRejected?: boolean;
+  /** The request-target the credential was presented on (resource-bound tokens are checked against it). */
+  path?: string;
+  /** The browser-session cookie's value, when the route accepts browser sessions (never the MCP endpoint). */
+  sessionCookie?: string;
+  /** The `X-CSRF-Token` header (state-changing requests authenticated by a browser session need it). */
+  csrfToken?: string;
+  /** The HTTP method (decides whether a browser-session request is state-changing). */
+  httpMethod?: string;
 }
+
+/** Methods that change nothing: a browser session needs no CSRF token for them. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * A verifier for credentials issued by someone else (external JWT issuer,
@@ -40,11 +54,15 @@ export interface ServiceAccountLookup {
 
 interface CachedAccess {
   sub: string;
-  pct: 'user' | 'sa';
+  pct: 'user' | 'sa' | 'oauth';
   jti: string;
   sid: string | null;
   scopes: Scope[] | null;
   exp: number;
+  /** Authorization-server tokens: the grant, the bound resource and the client. */
+  gid?: string;
+  aud?: string;
+  cid?: string;
 }
 
 /** Cap on a presented credential's size, checked before any parsing. */
@@ -56,6 +74,8 @@ export class Authenticator {
   private readonly audience: string;
   private external: ExternalVerifier[] = [];
   private serviceAccounts: ServiceAccountLookup | null = null;
+  private oauthTokens: OAuthAccessTokens | null = null;
+  private browserSessions: BrowserSessions | null = null;
   /** Principal built from (API token record, user record) versions; see fromApiToken. */
   private readonly apiTokenPrincipals = new WeakMap<object, { user: object; principal: Principal }>();
 
@@ -85,6 +105,14 @@ export class Authenticator {
   useServiceAccounts(s: ServiceAccountLookup): void {
     this.serviceAccounts = s;
   }
+  /** Accept the access tokens of the gateway's authorization server (SPEC §10). */
+  useOAuthAccessTokens(v: OAuthAccessTokens): void {
+    this.oauthTokens = v;
+  }
+  /** Accept browser sessions where the input carries the session cookie (SPEC §11). */
+  useBrowserSessions(b: BrowserSessions): void {
+    this.browserSessions = b;
+  }
 
   /** Resolve the caller. Rejects with GatewayError (400/401) when it cannot. */
   async authenticate(input: CredentialInput): Promise<Principal> {
@@ -104,6 +132,7 @@ export class Authenticator {
     if (token === undefined) {
       if (input.peerCertificate) return this.fromCertificate(input.peerCertificate);
       if (input.peerCertificateRejected) throw invalidToken('The client certificate could not be verified');
+      if (input.sessionCookie !== undefined && this.browserSessions) return this.fromBrowserSession(input);
       throw unauthenticated();
     }
     if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw invalidToken();
@@ -121,9 +150,9 @@ export class Authenticator {
         this.verified.delete(token);
         throw tokenExpired();
       }
-      return this.principalFromAccess(cached);
+      return this.principalFromAccess(cached, input);
     }
-    return this.fromBearer(token);
+    return this.fromBearer(token, input);
   }
 
   private async fromCertificate(cert: NonNullable<CredentialInput['peerCertificate']>): Promise<Principal> {
@@ -135,9 +164,10 @@ export class Authenticator {
   }
 
   /** A bearer token that is not an API token and not in the verified cache: ours (verify the signature) or an external verifier's. */
-  private async fromBearer(token: string): Promise<Principal> {
+  private async fromBearer(token: string, input: CredentialInput): Promise<Principal> {
     // Ours by the exact protected header we always sign with (no decoding); anything else goes to the external verifiers.
     if (token.startsWith(this.signer.headerPrefix)) return this.fromOwnJwt(token);
+    if (this.oauthTokens?.matches(token)) return this.fromOAuthJwt(token, input);
     for (const v of this.external) {
       const p = v.verifyBearer ? await v.verifyBearer(token) : null;
       if (p) return p;
@@ -168,7 +198,8 @@ export class Authenticator {
     return this.principalFromAccess(entry);
   }
 
-  private async principalFromAccess(c: CachedAccess): Promise<Principal> {
+  private async principalFromAccess(c: CachedAccess, input?: CredentialInput): Promise<Principal> {
+    if (c.pct === 'oauth') return this.oauthPrincipal(c, input);
     if (c.sid && this.cache.isFamilyRevoked(c.sid)) throw invalidToken('The session has been revoked');
     if (c.pct === 'sa') return this.serviceAccountPrincipal(c.sub, 'client_credentials', c.jti, c.scopes, null, null, c.exp * 1000);
     const u = await this.cache.user(c.sub);
@@ -217,6 +248,55 @@ export class Authenticator {
     });
     this.apiTokenPrincipals.set(rec, { user: u, principal });
     return principal;
+  }
+  /**
+   * An access token of the authorization server: verified once (then cached
+   * like our own tokens), refused when its grant is revoked (in-memory set) or
+   * when presented anywhere but the resource it is bound to; its rights are the
+   * intersection of its scopes and the user's current role and groups.
+   */
+  private async fromOAuthJwt(token: string, input: CredentialInput): Promise<Principal> {
+    let claims;
+    try {
+      claims = await this.oauthTokens!.verify(token, now());
+    } catch (e) {
+      if (e instanceof OAuthTokenError && e.reason === 'expired') throw tokenExpired();
+      throw invalidToken('The access token is invalid', e);
+    }
+    const entry: CachedAccess = {
+      sub: claims.sub, pct: 'oauth', jti: claims.jti, sid: null, exp: claims.exp,
+      scopes: claims.scopes.filter((s): s is Scope => s === 'mcp:read' || s === 'mcp:execute'),
+      gid: claims.grantId, aud: claims.resource, cid: claims.clientId,
+    };
+    this.verified.set(token, entry, entry.exp * 1000);
+    return this.oauthPrincipal(entry, input);
+  }
+
+  private async oauthPrincipal(c: CachedAccess, input: CredentialInput | undefined): Promise<Principal> {
+    if (!this.oauthTokens || this.oauthTokens.revoked.has(c.gid!)) throw invalidToken('The authorization has been revoked');
+    const server = parseMcpResource(this.issuer, c.aud!);
+    if (server === undefined) throw invalidToken();
+    const u = await this.cache.user(c.sub);
+    if (!u || u.disabled) throw principalDisabled();
+    const p: Principal = {
+      type: 'user', id: u.id, email: u.email, username: u.username, role: u.role, groups: u.groups,
+      method: 'oauth', provider: null, tokenId: c.jti, sessionFamily: null, scopes: c.scopes,
+      servers: server === null ? null : [server], rateLimitPerHour: null, expiresAt: c.exp * 1000,
+      resource: c.aud!, clientId: c.cid ?? null,
+    };
+    checkResourceBinding(p, this.issuer, input?.path);
+    return p;
+  }
+
+  /** A browser session (cookie): never at /mcp; a state-changing request also needs its CSRF token. */
+  private async fromBrowserSession(input: CredentialInput): Promise<Principal> {
+    const sessions = this.browserSessions!;
+    if (input.path === undefined || mcpEndpointOfPath(input.path) !== undefined) throw unauthenticated();
+    const s = await sessions.resolve(input.sessionCookie);
+    if (!s) throw new GatewayError('unauthenticated', { detail: 'The browser session has ended; sign in again' });
+    if (!SAFE_METHODS.has(input.httpMethod ?? '') && !sessions.verifyCsrf(s.id, input.csrfToken))
+      throw new GatewayError('csrf_failed', { detail: 'A valid X-CSRF-Token header is required with a browser session' });
+    return sessions.principal(s);
   }
 }
 

@@ -5,7 +5,7 @@ export const SCOPES = ['mcp:read', 'mcp:execute', 'api:read', 'api:write', 'admi
 export type Scope = (typeof SCOPES)[number];
 
 /** How the caller proved who it is. */
-export type AuthMethod = 'session' | 'api_token' | 'client_credentials' | 'jwt' | 'introspection' | 'static' | 'mtls';
+export type AuthMethod = 'session' | 'api_token' | 'client_credentials' | 'jwt' | 'introspection' | 'static' | 'mtls' | 'oauth' | 'browser_session';
 
 export interface Principal {
   type: 'user' | 'service_account' | 'external';
@@ -29,6 +29,14 @@ export interface Principal {
   rateLimitPerHour: number | null;
   /** Credential expiry, epoch ms, if any. */
   expiresAt: number | null;
+  /**
+   * The resource (RFC 8707) an access token of the gateway's authorization
+   * server is bound to: `<public_url>/mcp/{server}` or `<public_url>/mcp`.
+   * Such a principal is refused anywhere else (auth/resource-binding.ts).
+   */
+  resource?: string | null;
+  /** The OAuth client the credential was issued to (authorization-server tokens). */
+  clientId?: string | null;
 }
 
 const IMPLIED: Record<Scope, readonly Scope[]> = {

@@ -107,6 +107,16 @@ export class SessionService {
    * throttle key (with Redis, throttle keys are stored).
    */
   async login(input: { login: string; password: string; ip: string }): Promise<TokenPair> {
+    return this.issue(await this.checkPassword(input), uuid());
+  }
+
+  /**
+   * Verify an email/username and password, throttled per account and per IP
+   * (the API login and the /login page share the budgets): the user, or 401
+   * `invalid_credentials` (unknown user and wrong password alike) or 429.
+   */
+  async checkPassword(input: { login: string; password: string; ip: string }): Promise<UserRecord> {
+    if (!this.config.auth.password_login) throw new GatewayError('password_login_disabled', { detail: 'Sign-in with email and password is turned off' });
     const user = await this.store.users.byLogin(input.login);
     const who: AuditActor = user ? { actor: user.id, actorType: 'user' } : await this.unknownLogins.of(input.login.toLowerCase());
     // One budget per account whichever name (email or username) is typed; unknown names get their own.
@@ -122,7 +132,7 @@ export class SessionService {
       throw e instanceof GatewayError ? new LoginRefused(who, e) : e;
     }
     await this.throttle.success(account);
-    return this.issue(user, uuid());
+    return user;
   }
 
   async refresh(refreshToken: string): Promise<TokenPair> {

@@ -6,6 +6,7 @@ import { registerInit } from './init.js';
 import { registerLogin } from './login.js';
 import { registerMigrate } from './migrate.js';
 import { registerRoles } from './roles.js';
+import { registerOAuth } from './oauth.js';
 import { registerServe } from './serve.js';
 import { registerServers } from './servers.js';
 import { registerServiceAccounts } from './service-accounts.js';
@@ -43,5 +44,6 @@ export async function main(argv: string[]): Promise<void> {
   registerRoles(program);
   registerServers(program);
   registerServiceAccounts(program);
+  registerOAuth(program);
   await program.parseAsync(argv);
 }

@@ -36,6 +36,7 @@ const KINDS: Record<InvalidationEvent['kind'], readonly string[]> = {
   servers: [],
   session: ['id'],
   credentials: ['principal', 'server'],
+  oauth_grant: ['id'],
   flush: [],
 };
 

@@ -13,6 +13,7 @@ import { compileSubjectPattern, DnSyntaxError } from '../lib/distinguished-name.
 import { RESERVED_PROVIDER_NAMES } from '../lib/principal-id.js';
 
 export { formatPath, formatZodIssues } from './issues.js';
+import { redirectUriProblem } from '../lib/redirect-uri.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -241,7 +242,7 @@ function crossCheck(cfg: ParsedConfig, failed: Set<string>, ctx: { env: NodeJS.P
     } else if (p.type === 'static') p.tokens.forEach((t, j) => unknownRole(`${where}.tokens[${j}].role`, t.role));
     else if (p.type === 'mtls') unknownRole(`${where}.role`, p.role);
   });
-
+  if (!failed.has('auth')) checkAuthorizationServer(cfg, ctx.env, problems);
   if (cfg.server.tls && !failed.has('server')) {
     const t = cfg.server.tls;
     t.cert_file = resolvePath(configDir, t.cert_file);
@@ -304,6 +305,34 @@ function withOverrideSource(problem: string, env: NodeJS.ProcessEnv): string {
     if (v !== undefined && v !== '' && problem.startsWith(`${o.path.join('.')}: `)) return `${problem} (from ${o.env})`;
   }
   return problem;
+}
+
+/**
+ * `auth.authorization_server` and `auth.browser_sessions` beyond their schema:
+ * pre-registered clients (unique ids, redirect URI rules, secrets from the
+ * environment, at least 256 bits) and timeouts that fit together.
+ */
+function checkAuthorizationServer(cfg: ParsedConfig, env: NodeJS.ProcessEnv, problems: string[]): void {
+  const as = cfg.auth.authorization_server;
+  const ids = new Set<string>();
+  as.clients.forEach((c, i) => {
+    const where = `auth.authorization_server.clients[${i}]`;
+    if (ids.has(c.client_id)) problems.push(`${where}.client_id: duplicate client_id ${c.client_id}`);
+    ids.add(c.client_id);
+    if (c.client_secret !== undefined) problems.push(`${where}.client_secret: not allowed in the file; use client_secret_env`);
+    c.redirect_uris.forEach((u, j) => {
+      const problem = redirectUriProblem(u);
+      if (problem) problems.push(`${where}.redirect_uris[${j}]: ${problem}`);
+    });
+    if (c.client_secret_env) {
+      const s = env[c.client_secret_env];
+      if (!s) problems.push(`${where}.client_secret_env: environment variable ${c.client_secret_env} is not set`);
+      else if (Buffer.byteLength(s, 'utf8') < 32) problems.push(`${where}.client_secret_env: the secret in ${c.client_secret_env} must be at least 32 characters`);
+      else c.client_secret = s;
+    }
+  });
+  const bs = cfg.auth.browser_sessions;
+  if (bs.idle_timeout > bs.max_age) problems.push('auth.browser_sessions.idle_timeout: must not be longer than max_age');
 }
 
 function resolvePath(base: string, p: string): string {

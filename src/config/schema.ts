@@ -206,6 +206,8 @@ const jwtProvider = z.strictObject({
   jwks_cooldown: duration().default(30_000),
   jwks_cache_max_age: duration().default(600_000),
   cache_size: z.number().int().min(0).max(1_000_000).default(10_000),
+  /** List this issuer in the RFC 9728 metadata of every MCP endpoint (clients may get tokens from it). */
+  advertise: z.boolean().default(false),
 });
 
 const introspectionProvider = z.strictObject({
@@ -256,6 +258,42 @@ export type StaticProviderDef = z.infer<typeof staticProvider>;
 export type MtlsProviderDef = z.infer<typeof mtlsProvider>;
 
 const rateRule = z.strictObject({ requests: z.number().int().min(1), per: duration() });
+
+/** A duration within [min, max] milliseconds. */
+const boundedDuration = (min: number, max: number, message: string) => duration().refine((ms) => ms >= min && ms <= max, message);
+
+/** A client of the authorization server defined in the config file (SPEC §10). */
+const preRegisteredClient = z.strictObject({
+  client_id: z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of letters, digits, . _ ~ -'),
+  client_name: z.string().min(1).max(200),
+  redirect_uris: z.array(z.string()).min(1, 'must list at least one redirect URI').max(50),
+  /** Name of the environment variable holding the client secret; omit for a public client (PKCE only). */
+  client_secret_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+  /** Resolved by the loader from `client_secret_env`; never written in the file. */
+  client_secret: z.string().optional(),
+});
+export type PreRegisteredClient = z.infer<typeof preRegisteredClient>;
+
+export const HOST_PATTERN_RE = /^(\*\.)?[a-z0-9](?:[a-z0-9-]{0,62})(?:\.[a-z0-9](?:[a-z0-9-]{0,62}))*$/;
+
+/** `auth.authorization_server`: the OAuth 2.1 authorization server for MCP clients (SPEC §10). */
+const authorizationServer = z.strictObject({
+  enabled: z.boolean().default(true),
+  client_id_metadata_documents: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Hosts whose metadata documents are accepted (`example.com` or `*.example.com`); empty: any public host. */
+      allowed_hosts: z.array(z.string().toLowerCase().regex(HOST_PATTERN_RE, 'must be a host name like claude.ai or *.example.com')).default([]),
+      /** Also accept documents at http://127.0.0.1:PORT/... and http://localhost:PORT/... (development and tests). */
+      allow_loopback_http: z.boolean().default(false),
+    })
+    .prefault({}),
+  dynamic_registration: z.enum(['open', 'admin', 'off']).default('open'),
+  clients: z.array(preRegisteredClient).default([]),
+  authorization_code_ttl: boundedDuration(1_000, 600_000, 'must be between 1s and 10m').default(60_000),
+  consent_ttl: boundedDuration(60_000, 3650 * 86_400_000, 'must be between 1m and 3650d').default(90 * 86_400_000),
+});
+export type AuthorizationServerConfig = z.infer<typeof authorizationServer>;
 /** An IPv4/IPv6 address or CIDR block (`10.0.0.0/8`, `fd00::/8`, `192.0.2.7`). */
 const cidr = () => z.string().refine(isCidr, 'must be an IP address or CIDR block (e.g. 10.0.0.0/8 or fd00::/8)');
 
@@ -334,6 +372,16 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       providers: z.array(providerSchema).default([]),
+      authorization_server: authorizationServer.prefault({}),
+      /** Browser sign-in sessions (the /login page, consent pages, the console). */
+      browser_sessions: z
+        .strictObject({
+          idle_timeout: boundedDuration(60_000, 30 * 86_400_000, 'must be between 1m and 30d').default(8 * 3_600_000),
+          max_age: boundedDuration(60_000, 365 * 86_400_000, 'must be between 1m and 365d').default(7 * 86_400_000),
+        })
+        .prefault({}),
+      /** Sign-in with email and password (the /login form and POST /api/v1/auth/login); false: external sign-in only. */
+      password_login: z.boolean().default(true),
     })
     .prefault({}),
   credentials: z

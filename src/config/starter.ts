@@ -40,6 +40,15 @@ auth:
   login_throttle:                  # failed logins allowed before 429 login_throttled
     per_account: { requests: 5, per: 15m }
     per_ip: { requests: 30, per: 15m }
+  password_login: true             # the /login form and the API password login
+  browser_sessions: { idle_timeout: 8h, max_age: 7d }   # the /login cookie
+  authorization_server:            # OAuth 2.1 for MCP clients (Claude, ChatGPT, VS Code, Cursor): docs/oauth.md
+    enabled: true
+    dynamic_registration: open     # open | admin | off
+    client_id_metadata_documents: { enabled: true, allowed_hosts: [], allow_loopback_http: false }
+    clients: []                    # pre-registered: { client_id, client_name, redirect_uris, client_secret_env? }
+    authorization_code_ttl: 60s
+    consent_ttl: 90d               # a remembered consent is not asked again before this
 
 servers:                           # uncomment and edit; an empty section is fine
 #   - name: demo                   # [a-z0-9-]+ ; served at /mcp/demo

@@ -20,7 +20,11 @@ export interface ConfigSummary {
   server: { host: string; port: number; public_url: string; tls: boolean; client_auth: string; body_limit: number };
   storage: { backend: 'sqlite' | 'postgres'; url: string };
   redis: { url: string } | null;
-  auth: { registration: string; access_token_ttl_ms: number; refresh_token_ttl_ms: number; signing: string; providers: { name: string; type: string }[] };
+  auth: {
+    registration: string; access_token_ttl_ms: number; refresh_token_ttl_ms: number; signing: string; providers: { name: string; type: string }[];
+    password_login: boolean;
+    authorization_server: { enabled: boolean; dynamic_registration: string; client_id_metadata_documents: boolean; clients: string[] };
+  };
   servers: { name: string; kind: 'remote' | 'stdio'; transport?: string }[];
   groups: string[];
   roles: { name: string; permissions: string[] }[];
@@ -55,6 +59,13 @@ export function summarizeConfig(c: Config): ConfigSummary {
       refresh_token_ttl_ms: c.auth.refresh_token_ttl,
       signing: c.auth.signing?.algorithm ?? 'HS256 (generated secret kept in the store)',
       providers: c.auth.providers.map((p) => ({ name: p.name, type: p.type })),
+      password_login: c.auth.password_login,
+      authorization_server: {
+        enabled: c.auth.authorization_server.enabled,
+        dynamic_registration: c.auth.authorization_server.dynamic_registration,
+        client_id_metadata_documents: c.auth.authorization_server.client_id_metadata_documents.enabled,
+        clients: c.auth.authorization_server.clients.map((x) => x.client_id),
+      },
     },
     servers: c.servers.map((s) => (isStdio(s) ? { name: s.name, kind: 'stdio' as const } : { name: s.name, kind: 'remote' as const, transport: s.transport })),
     groups: c.groups.map((g) => g.name),

@@ -28,6 +28,16 @@ export function configWarnings(config: Config): string[] {
         'Register your admin first, then set auth.registration to first-user-only or closed.',
     );
   }
+  const as = config.auth.authorization_server;
+  if (as.enabled && as.client_id_metadata_documents.enabled && as.client_id_metadata_documents.allow_loopback_http) {
+    out.push(
+      'auth.authorization_server.client_id_metadata_documents.allow_loopback_http is true: client metadata documents are also fetched from http://127.0.0.1 and http://localhost. ' +
+        'Use it for development and tests only.',
+    );
+  }
+  if (!config.auth.password_login) {
+    out.push('auth.password_login is false and no login providers are configured: nobody can sign in through /login (the OAuth authorization server cannot be used).');
+  }
   return out;
 }
 

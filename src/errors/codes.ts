@@ -22,6 +22,8 @@ export const ERROR_CODES = {
   forbidden: { status: 403, title: 'Forbidden', doc: "The caller's role does not allow this operation." },
   insufficient_scope: { status: 403, title: 'Forbidden', doc: "The token's scopes do not allow this operation." },
   origin_not_allowed: { status: 403, title: 'Forbidden', doc: 'The `Origin` header is present and not in `server.allowed_origins`.' },
+  csrf_failed: { status: 403, title: 'Forbidden', doc: 'A state-changing request authenticated by a browser session lacks a valid CSRF token (`X-CSRF-Token` header, or the form field on the sign-in pages).' },
+  password_login_disabled: { status: 403, title: 'Forbidden', doc: 'Sign-in with email and password is turned off (`auth.password_login: false`); sign in through a login provider.' },
   registration_closed: { status: 403, title: 'Forbidden', doc: 'Self-registration is disabled by `auth.registration`.' },
   scope_not_grantable: { status: 403, title: 'Forbidden', doc: "The requested token scopes, servers, rate limit or expiry exceed what the caller may grant (the `admin` scope needs an admin; a scoped credential grants at most its own rights)." },
   token_widening: { status: 403, title: 'Forbidden', doc: "A PATCH tried to widen an API token (add scopes or servers, raise or remove its rate limit as a non-admin); tokens can only be narrowed." },

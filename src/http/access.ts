@@ -40,6 +40,13 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = Object.freeze
   'DELETE /api/v1/auth/tokens/:id': self('api:write'),
   'POST /api/v1/auth/tokens/:id/rotate': self('api:write'),
 
+  // What the caller granted to OAuth clients (SPEC §10).
+  'GET /api/v1/auth/authorizations': self('api:read'),
+  'DELETE /api/v1/auth/authorizations/:id': self('api:write'),
+  // Reads too: the list shows who holds access through which client.
+  'GET /api/v1/oauth/clients': needs('oauth-clients:write'),
+  'DELETE /api/v1/oauth/clients/:client_id': needs('oauth-clients:write'),
+
   'GET /api/v1/users': needs('users:read'),
   'GET /api/v1/users/:id': needs('users:read'),
   'POST /api/v1/users': needs('users:write'),

@@ -44,10 +44,10 @@ export interface HttpOptions {
   https?: HttpsOptions | null;
 }
 
-/** Body limit of the endpoints that take a body before any credential: `/api/v1/auth/*` and `/oauth/*`. */
+/** Body limit of the endpoints that take a body before any credential: `/api/v1/auth/*`, `/oauth/*`, `/login`, `/logout`. */
 export const PUBLIC_BODY_LIMIT = 64 * 1024;
 
-const isPublicPath = (pattern: string) => pattern.startsWith('/api/v1/auth/') || pattern.startsWith('/oauth/');
+const isPublicPath = (pattern: string) => pattern.startsWith('/api/v1/auth/') || pattern.startsWith('/oauth/') || pattern === '/login' || pattern === '/logout';
 
 /** A request whose target was refused is routed here, where only the not-found handler answers it (with 400). */
 const INVALID_TARGET_PATH = '/.portcullis-invalid-target';

@@ -4,6 +4,7 @@
  */
 import { type Authenticator } from '../auth/authenticate.js';
 import { type AdminDeps } from '../auth/admin.js';
+import { type BrowserSessions } from '../auth/browser-sessions.js';
 import { type IdentityCache } from '../auth/identity-cache.js';
 import { type RoleCatalog } from '../auth/roles.js';
 import { type SessionService } from '../auth/sessions.js';
@@ -17,6 +18,7 @@ import { type Config } from '../config/index.js';
 import { type Bus } from '../lib/bus.js';
 import { type Logger } from '../lib/logger.js';
 import { type Metrics } from '../metrics/index.js';
+import { type AuthorizationServer } from '../oauth/index.js';
 import { type ServerRegistry, type UpstreamCredentials, type UpstreamManager } from '../proxy/index.js';
 import { type McpProxy } from '../proxy/mcp-proxy.js';
 import { type SessionManager } from '../proxy/sessions.js';
@@ -72,6 +74,10 @@ export interface Services {
   credentials: UpstreamCredentials | null;
   /** Per-user upstream credentials, encrypted at rest (the same object as `credentials`). */
   userCredentials: CredentialService;
+  /** Browser sign-in sessions (pages, /oauth/authorize, /api/v1 with a CSRF token). */
+  browserSessions: BrowserSessions;
+  /** The OAuth 2.1 authorization server for MCP clients; null when `auth.authorization_server.enabled` is false. */
+  oauth: AuthorizationServer | null;
   /** Hooks run on close, last registered first. */
   onClose: (fn: () => Promise<void> | void) => void;
 }

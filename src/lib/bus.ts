@@ -14,6 +14,8 @@ export type InvalidationEvent =
   | { kind: 'session'; id: string }
   /** Per-user upstream credentials of one principal for one server changed. */
   | { kind: 'credentials'; principal: string; server: string }
+  /** An OAuth grant was revoked: its access and refresh tokens end (authorization server, SPEC §10). */
+  | { kind: 'oauth_grant'; id: string }
   /**
    * Drop every cache entry and reload what must be complete (groups, revoked
    * families). Delivered locally by the cluster bus when this replica may have

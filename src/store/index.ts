@@ -1,9 +1,11 @@
 import { type Db, migrate, openDb, type OpenDbOptions, ping } from './db.js';
 import { ApiTokenStore } from './api-tokens.js';
+import { BrowserSessionStore } from './browser-sessions.js';
 import { AuditStore } from './audit.js';
 import { CredentialStore } from './credentials.js';
 import { GroupStore } from './groups.js';
 import { McpSessionStore } from './mcp-sessions.js';
+import { OAuthStore } from './oauth.js';
 import { RefreshTokenStore } from './refresh-tokens.js';
 import { ServiceAccountStore } from './service-accounts.js';
 import { ServerStore } from './servers.js';
@@ -23,6 +25,8 @@ export { type McpSessionRecord } from './mcp-sessions.js';
 export { type CredentialRecord } from './credentials.js';
 export { type RoleRecord } from './roles.js';
 export { type ChangeRow } from './change-feed.js';
+export { type OAuthArtifact, type ArtifactColumns } from './oauth.js';
+export { type BrowserSessionRecord } from './browser-sessions.js';
 
 /** All repositories over one database handle. */
 export class Store {
@@ -38,6 +42,8 @@ export class Store {
   readonly credentials: CredentialStore;
   readonly roles: RoleStore;
   readonly changeFeed: ChangeFeedStore;
+  readonly oauth: OAuthStore;
+  readonly browserSessions: BrowserSessionStore;
 
   constructor(readonly db: Db) {
     this.users = new UserStore(db);
@@ -52,6 +58,8 @@ export class Store {
     this.credentials = new CredentialStore(db);
     this.roles = new RoleStore(db);
     this.changeFeed = new ChangeFeedStore(db);
+    this.oauth = new OAuthStore(db);
+    this.browserSessions = new BrowserSessionStore(db);
   }
 
   ping(): Promise<void> {

@@ -35,6 +35,13 @@ export interface AuditEventsTable {
 export interface RolesTable { name: string; description: string; permissions: string; created_at: string; updated_at: string }
 export interface ChangeFeedTable { seq: number | string; origin: string; event: string; created_at: string }
 export interface ChangeFeedConsumersTable { replica: string; seen_at: string }
+export interface OAuthArtifactsTable {
+  model: string; key: string; payload: string; grant_id: string | null; account_id: string | null; client_id: string | null;
+  uid: string | null; resource: string | null; client_name: string | null; expires_at: string | null; consumed_at: string | null;
+  created_at: string; last_used_at: string | null;
+}
+export interface OAuthRevokedGrantsTable { grant_id: string; revoked_at: string; reason: string }
+export interface BrowserSessionsTable { id: string; user_id: string; created_at: string; last_seen_at: string; expires_at: string }
 
 export interface Database {
   settings: SettingsTable;
@@ -52,4 +59,7 @@ export interface Database {
   roles: RolesTable;
   change_feed: ChangeFeedTable;
   change_feed_consumers: ChangeFeedConsumersTable;
+  oauth_artifacts: OAuthArtifactsTable;
+  oauth_revoked_grants: OAuthRevokedGrantsTable;
+  browser_sessions: BrowserSessionsTable;
 }

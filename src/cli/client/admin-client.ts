@@ -11,6 +11,7 @@ import { type GroupView, type ImportResult } from '../../auth/group-admin.js';
 import { type RoleWithUsage } from '../../auth/role-admin.js';
 import { type PublicServiceAccount } from '../../auth/service-accounts.js';
 import { type PublicUser } from '../../auth/sessions.js';
+import { type ClientView } from '../../oauth/management.js';
 
 /**
  * A request body as the API takes it. The implementations validate it the
@@ -89,6 +90,11 @@ export interface AdminClient {
     create(body: Body): Promise<RoleWithUsage>;
     update(name: string, body: Body): Promise<RoleWithUsage>;
     delete(name: string): Promise<void>;
+  };
+  oauthClients: {
+    list(): Promise<ClientView[]>;
+    /** Deletes a registered client, or ends every authorization of a metadata-document client. */
+    delete(clientId: string): Promise<void>;
   };
   /** After a change: a notice when it may not reach a running gateway at once (null: it will). */
   afterChange(): Promise<string | null>;

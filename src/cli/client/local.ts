@@ -24,6 +24,7 @@ import { openStore, type Store } from '../../store/index.js';
 import { parseBody } from '../../auth/validate.js';
 import { usageError } from '../exit.js';
 import { type AdminClient, type ServerView } from './admin-client.js';
+import { type OAuthManagement } from '../../oauth/management.js';
 
 const needsGateway = (what: string) =>
   usageError(`${what} acts on a running gateway: give --url (or PORTCULLIS_URL) and a token; the local store has no running servers`);
@@ -72,6 +73,12 @@ async function buildLocalClient(config: Config, store: Store, cluster: Cluster, 
   const groups = new GroupAdminService(deps);
   const accounts = new ServiceAccountService(deps);
   const roleAdmin = new RoleAdminService(deps);
+  // The authorization server's modules load only for the oauth commands.
+  let oauthManagement: Promise<OAuthManagement> | undefined;
+  const oauth = () =>
+    (oauthManagement ??= Promise.all([import('../../oauth/management.js'), import('../../oauth/revocation.js')]).then(
+      ([m, r]) => new m.OAuthManagement(store, config, new r.GrantRevoker(store, bus, null), audit),
+    ));
   let registry: ServerRegistry | undefined;
   // The proxy modules load only for the servers commands.
   const proxy = () => Promise.all([import('../../proxy/index.js'), import('../../proxy/server-view.js')]).then(([p, v]) => ({ ...p, ...v }));
@@ -159,6 +166,12 @@ async function buildLocalClient(config: Config, store: Store, cluster: Cluster, 
       create: async (body) => roleAdmin.create(c, parseBody(createRoleSchema, body)),
       update: async (name, body) => roleAdmin.update(c, name, parseBody(updateRoleSchema, body)),
       delete: (name) => roleAdmin.delete(c, name),
+    },
+    oauthClients: {
+      list: async () => (await oauth()).listClients(),
+      delete: async (clientId) => {
+        await (await oauth()).deleteClient(c, clientId);
+      },
     },
     async afterChange() {
       const feed = cluster.feed!;

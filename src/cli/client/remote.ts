@@ -146,6 +146,10 @@ export function openRemoteClient(url: string, source: TokenSource | null): Admin
       update: (name, body) => api.call('PUT', `/api/v1/roles/${seg(name)}`, body),
       delete: (name) => api.call('DELETE', `/api/v1/roles/${seg(name)}`),
     },
+    oauthClients: {
+      list: async () => (await get<{ clients: never[] }>('/api/v1/oauth/clients')).clients,
+      delete: (id) => api.call('DELETE', `/api/v1/oauth/clients/${seg(id)}`),
+    },
     // The gateway applied the change and announced it to its replicas itself.
     afterChange: async () => null,
     close: async () => undefined,

@@ -8,6 +8,7 @@ import { type UsageRecorder } from '../../auth/usage.js';
 import { type Permission } from '../../config/schema.js';
 import { GatewayError } from '../../errors/index.js';
 import { peerCertificateOf } from '../tls.js';
+import { cookieValue } from '../cookies.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,8 +26,13 @@ export function queryHasCredential(url: string): boolean {
   return false;
 }
 
-/** Gather raw credential material from a request (all Authorization values, X-API-Key, query, client cert). */
-export function credentialInput(req: FastifyRequest): CredentialInput {
+/**
+ * Gather raw credential material from a request (all Authorization values,
+ * X-API-Key, query, client cert, the normalized path a resource-bound token
+ * is checked against) and, where browser sessions are accepted
+ * (`sessionCookie` names the cookie), the session cookie and `X-CSRF-Token`.
+ */
+export function credentialInput(req: FastifyRequest, sessionCookie?: string): CredentialInput {
   const raw = req.raw.rawHeaders;
   const authorization: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
@@ -37,12 +43,21 @@ export function credentialInput(req: FastifyRequest): CredentialInput {
   // Only the TLS layer's verdict counts (see http/tls.ts); no header such as
   // X-Client-Cert or X-SSL-Client-DN is ever read.
   const { peerCertificate, peerCertificateRejected } = peerCertificateOf(req.raw.socket);
-  return {
+  const input: CredentialInput = {
     authorization,
     apiKey: Array.isArray(apiKey) ? apiKey.join(',') : apiKey,
     queryCredential: queryHasCredential(req.url),
     peerCertificate,
     peerCertificateRejected,
+    path: req.url,
+  };
+  if (sessionCookie === undefined) return input;
+  const csrf = req.headers['x-csrf-token'];
+  return {
+    ...input,
+    sessionCookie: cookieValue(req.headers.cookie, sessionCookie),
+    csrfToken: Array.isArray(csrf) ? undefined : csrf,
+    httpMethod: req.method,
   };
 }
 
@@ -52,10 +67,11 @@ export function withChallenge(e: unknown, challenge: (code: string) => string): 
   return new GatewayError(e.code, { detail: e.detail, internal: e.internal, headers: { ...e.headers, 'WWW-Authenticate': challenge(e.code) } });
 }
 
-export function makeAuthenticate(auth: Authenticator, usage: UsageRecorder) {
+/** @param sessionCookie the browser-session cookie's name: such sessions are accepted too (never on the MCP endpoint). */
+export function makeAuthenticate(auth: Authenticator, usage: UsageRecorder, sessionCookie?: string) {
   return async function authenticate(req: FastifyRequest): Promise<void> {
     try {
-      req.principal = await auth.authenticate(credentialInput(req));
+      req.principal = await auth.authenticate(credentialInput(req, sessionCookie));
     } catch (e) {
       throw withChallenge(e, apiChallenge);
     }

@@ -44,7 +44,7 @@ declare module 'fastify' {
 /** The class of a route pattern that does not name one. Health, metrics and discovery documents are never limited. */
 export function limitClassOf(pattern: string): LimitClass {
   if (pattern === '/mcp' || pattern.startsWith('/mcp/')) return 'mcp';
-  if (pattern.startsWith('/api/') || pattern.startsWith('/oauth/')) return 'api';
+  if (pattern.startsWith('/api/') || pattern.startsWith('/oauth/') || pattern === '/login' || pattern === '/logout') return 'api';
   return 'none';
 }
 

@@ -72,7 +72,11 @@ export async function authRoutes(app: FastifyInstance, s: Services): Promise<voi
       groups: p.groups,
       type: p.type,
       permissions: [...(await s.roles.permissions(p.role))],
-      auth: { method: p.method, provider: p.provider, token_id: p.tokenId, scopes: p.scopes, servers: p.servers, expires_at: p.expiresAt ? new Date(p.expiresAt).toISOString() : null },
+      auth: {
+        method: p.method, provider: p.provider, token_id: p.tokenId, scopes: p.scopes, servers: p.servers, expires_at: p.expiresAt ? new Date(p.expiresAt).toISOString() : null,
+        // A browser session's CSRF token, for the state-changing calls of the console (X-CSRF-Token).
+        ...(p.method === 'browser_session' && p.tokenId ? { csrf_token: s.browserSessions.csrfToken(p.tokenId) } : {}),
+      },
     };
     if (p.type === 'user') {
       const u = await s.store.users.byId(p.id);
@@ -84,8 +88,10 @@ export async function authRoutes(app: FastifyInstance, s: Services): Promise<voi
   app.post('/api/v1/auth/password', { onRequest: s.authenticate }, async (req, reply) => {
     const b = parseBody(passwordBody, req.body);
     const p = principalOf(req);
-    if (p.method !== 'session' && p.method !== 'api_token') throw new GatewayError('forbidden', { detail: 'Only local users can change a password' });
+    if (p.method !== 'session' && p.method !== 'api_token' && p.method !== 'browser_session') throw new GatewayError('forbidden', { detail: 'Only local users can change a password' });
     await s.sessions.changePassword(p, b.current_password, b.new_password);
+    // Browser sessions end too (all but the one making the change).
+    await s.browserSessions.endAllForUser(p.id, p.method === 'browser_session' ? (p.tokenId ?? undefined) : undefined);
     s.audit.record({ action: 'auth.password_changed', actor: p.id, actorType: p.type, ip: req.ip, status: 204 });
     return reply.code(204).send();
   });

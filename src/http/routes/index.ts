@@ -15,6 +15,11 @@ import { userRoutes } from './users.js';
 import { wellKnownRoutes } from './well-known.js';
 import { roleRoutes } from './roles.js';
 import { installAccessControl } from '../access.js';
+import { assetRoutes } from './assets.js';
+import { loginRoutes } from './login.js';
+import { oauthAdminRoutes } from './oauth-admin.js';
+import { oauthInteractionRoutes } from './oauth-interaction.js';
+import { oauthProviderRoutes } from './oauth-provider.js';
 
 /** Every route group. Each feature adds its registration here. */
 export async function registerRoutes(app: FastifyInstance, s: Services): Promise<void> {
@@ -30,6 +35,11 @@ export async function registerRoutes(app: FastifyInstance, s: Services): Promise
   await roleRoutes(app, s);
   await serviceAccountRoutes(app, s);
   await oauthRoutes(app, s);
+  await oauthProviderRoutes(app, s);
+  await oauthInteractionRoutes(app, s);
+  await oauthAdminRoutes(app, s);
+  await loginRoutes(app, s);
+  await assetRoutes(app);
   await auditRoutes(app, s);
   await metricsRoutes(app, s);
   await serverRoutes(app, s);

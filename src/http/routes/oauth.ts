@@ -19,6 +19,10 @@ import { OAuthError } from '../../auth/oauth-error.js';
 import { ClientCredentialsGrant, type TokenResponse } from '../../auth/service-accounts.js';
 import { GatewayError } from '../../errors/index.js';
 import { serviceAccountPrincipalId } from '../../lib/principal-id.js';
+import { providerMount } from './oauth-provider.js';
+
+/** Grants the authorization server (oauth-provider.ts) answers; `client_credentials` stays here. */
+const ENGINE_GRANTS = new Set(['authorization_code', 'refresh_token']);
 
 const FORM = 'application/x-www-form-urlencoded';
 const FORM_LIMIT = 64 * 1024;
@@ -129,6 +133,9 @@ export async function oauthRoutes(app: FastifyInstance, s: Services): Promise<vo
     },
   };
 
+  const mount = s.oauth ? providerMount(s, s.oauth) : null;
+  const supported = [...Object.keys(TOKEN_GRANTS), ...(mount ? ENGINE_GRANTS : [])].join(', ');
+
   await app.register(async (scope) => {
     // Form bodies only, parsed here and nowhere else; anything else is refused in the handler.
     scope.removeAllContentTypeParsers();
@@ -147,11 +154,17 @@ export async function oauthRoutes(app: FastifyInstance, s: Services): Promise<vo
       try {
         const params = parseForm(req.body);
         grantType = params.get('grant_type') ?? null;
+        if (mount && grantType !== null && ENGINE_GRANTS.has(grantType)) {
+          // Authorization code and refresh token: the authorization server's engine (with the same form, a registered client's secret as its stored digest).
+          const authz = req.headers.authorization;
+          mount.handOff(req, reply, mount.digestClientSecret(req.body as string, typeof authz === 'string' ? authz : undefined));
+          return reply;
+        }
         const client = clientAuthentication(req, params);
         clientId = client?.clientId.slice(0, 128) ?? null;
         if (!grantType) throw new OAuthError('invalid_request', 'grant_type is required');
         const handler = Object.hasOwn(TOKEN_GRANTS, grantType) ? TOKEN_GRANTS[grantType] : undefined;
-        if (!handler) throw new OAuthError('unsupported_grant_type', `Supported grant types: ${Object.keys(TOKEN_GRANTS).join(', ')}`);
+        if (!handler) throw new OAuthError('unsupported_grant_type', `Supported grant types: ${supported}`);
         const result = await handler({ params, client, ip: req.ip });
         s.audit.record({
           action: 'oauth.token', actor: result.actor, actorType: result.actorType, ip: req.ip, status: 200, latencyMs: Date.now() - started,

@@ -167,6 +167,60 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('revoked_refresh_families').ifExists().execute();
     },
   },
+  '0003_oauth_authorization_server': {
+    // The OAuth 2.1 authorization server (SPEC §10) and browser sessions (§11).
+    async up(db: Kysely<any>) {
+      // What oidc-provider persists through its adapter (src/oauth/adapter.ts): grants, codes,
+      // refresh tokens, interactions, its sessions and registered clients. Token-like ids are
+      // stored only as SHA-256 digests (`key`); grants and clients by their public ids.
+      await db.schema
+        .createTable('oauth_artifacts')
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('grant_id', 'text')
+        .addColumn('account_id', 'text')
+        .addColumn('client_id', 'text')
+        .addColumn('uid', 'text')
+        .addColumn('resource', 'text')
+        .addColumn('client_name', 'text')
+        .addColumn('expires_at', 'text')
+        .addColumn('consumed_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('last_used_at', 'text')
+        .addPrimaryKeyConstraint('oauth_artifacts_pk', ['model', 'key'])
+        .execute();
+      await db.schema.createIndex('oauth_artifacts_grant').on('oauth_artifacts').column('grant_id').execute();
+      await db.schema.createIndex('oauth_artifacts_account').on('oauth_artifacts').columns(['model', 'account_id']).execute();
+      await db.schema.createIndex('oauth_artifacts_client').on('oauth_artifacts').columns(['model', 'client_id']).execute();
+      await db.schema.createIndex('oauth_artifacts_uid').on('oauth_artifacts').columns(['model', 'uid']).execute();
+      await db.schema.createIndex('oauth_artifacts_expires').on('oauth_artifacts').column('expires_at').execute();
+
+      // Grants revoked recently enough that an access token of theirs may still be live;
+      // every replica keeps this set in memory (loaded at start, fed by the bus).
+      await db.schema
+        .createTable('oauth_revoked_grants')
+        .addColumn('grant_id', 'text', (c) => c.primaryKey())
+        .addColumn('revoked_at', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('oauth_revoked_grants_at').on('oauth_revoked_grants').column('revoked_at').execute();
+
+      // Browser sign-in sessions; `id` is the SHA-256 digest of the cookie value.
+      await db.schema
+        .createTable('browser_sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('last_seen_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('browser_sessions_user').on('browser_sessions').column('user_id').execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const t of ['browser_sessions', 'oauth_revoked_grants', 'oauth_artifacts']) await db.schema.dropTable(t).ifExists().execute();
+    },
+  },
   '0004_roles_change_feed': {
     async up(db: Kysely<any>) {
       // Custom roles made through the API (config-file and built-in roles are not stored).
