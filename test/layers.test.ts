@@ -47,7 +47,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   auth: ['audit', 'store', 'config', 'errors', 'lib'],
   proxy: ['auth', 'policy', 'audit', 'store', 'config', 'errors', 'lib'],
   ratelimit: ['auth', 'config', 'errors', 'lib'],
-  cli: ['app', 'main', 'auth', 'audit', 'cluster', 'policy', 'proxy', 'store', 'config', 'errors', 'lib', 'metrics', 'ratelimit'],
+  oauth: ['auth', 'audit', 'store', 'config', 'errors', 'lib'],
+  cli: ['app', 'main', 'auth', 'audit', 'cluster', 'oauth', 'policy', 'proxy', 'store', 'config', 'errors', 'lib', 'metrics', 'ratelimit'],
 };
 
 describe('layers', () => {
