@@ -178,7 +178,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     registry,
     upstreams: services.upstreams,
     sessions: services.mcpSessions,
-    groups: () => cache.groupsNow() ?? cache.groupMap(),
+    groups: () => cache.groupMap(),
     audit: auditLog,
     usage,
     logger,

@@ -135,11 +135,6 @@ export class IdentityCache {
     return this.groups;
   }
 
-  /** The groups when no reload is in flight (the hot path's synchronous read); null: await groupMap(). */
-  groupsNow(): ReadonlyMap<string, GroupRecord> | null {
-    return this.groupsFresh ? this.groups : null;
-  }
-
   /** Start a load; only the latest load's result is kept, so an older read finishing last cannot win. */
   private reloadGroups(): Promise<void> {
     const p: Promise<void> = this.store.groups.list().then((list) => {

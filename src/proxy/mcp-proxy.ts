@@ -41,7 +41,7 @@ export interface McpProxyDeps {
   upstreams: UpstreamManager;
   sessions: SessionManager;
   /** Current groups (cached; reloaded on change). */
-  groups: () => ReadonlyMap<string, PolicyGroup> | Promise<ReadonlyMap<string, PolicyGroup>>;
+  groups: () => Promise<ReadonlyMap<string, PolicyGroup>>;
   audit: AuditSink;
   usage: { record(tokenId: string, server: string | null): void };
   logger: ProxyLogger;
