@@ -161,7 +161,7 @@ describe.each(BACKENDS)('audit retention on %s', (backend) => {
     try {
       r.start();
       expect(await r.initial).toBe(1);
-      expect((r as unknown as { timer: NodeJS.Timeout }).timer.hasRef()).toBe(false);
+      expect((r as unknown as { job: { timer: NodeJS.Timeout } }).job.timer.hasRef()).toBe(false);
       await t.store.audit.insertMany([old(11)]);
       await vi.waitFor(async () => expect(await t.store.audit.query({ actions: ['mcp.request'], limit: 10 })).toHaveLength(1), { timeout: 3000, interval: 25 });
     } finally {
